@@ -1,0 +1,1 @@
+"""Dataset generation, reading and validation (VOC layout)."""
