@@ -50,6 +50,41 @@ def _probability(text: str) -> float:
     return value
 
 
+class _CfgOptions(argparse.Action):
+    """``--cfg-options k=v ...`` parsed by mmengine's ``DictAction`` (imported only when used)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+
+        for kv in values:
+            if "=" not in kv or kv.startswith("="):
+                parser.error(f"{option_string}: malformed {kv!r}; expected KEY=VALUE")
+        DictAction(self.option_strings, self.dest, nargs=self.nargs)(
+            parser, namespace, values, option_string
+        )
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"scales must be > 0, got {text!r}")
+    return values
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="mmengine config file (mm_configs/...)")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="output folder (default: work_dirs/<config name>)")
+    p.add_argument("--cfg-options", nargs="+", action=_CfgOptions, default=None, metavar="K=V",
+                   help="override config keys, e.g. model.head.gamma=2.0 (mmengine syntax)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--launcher", choices=["none", "pytorch"], default="none",
+                   help="'pytorch' under torchrun for data-parallel training")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c2am-bench",
@@ -108,6 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"VOC-layout root (default: generate SynthVOC at {DEFAULT_DATA})")
     compare.add_argument("--profile", default="default", choices=["smoke", "default"])
     compare.set_defaults(func=cmd_compare)
+
+    cam = sub.add_parser("cam", help="CAM stage: train a classifier, make seeds, evaluate seeds")
+    csub = cam.add_subparsers(dest="cam_command", required=True, metavar="SUBCOMMAND")
+    ctrain = csub.add_parser("train", help="train a CAM / CAM+Constant / C2AM classifier")
+    _add_run_options(ctrain)
+    ctrain.set_defaults(func=cmd_cam_train)
+    cseeds = csub.add_parser("seeds", help="multi-scale CAM seeds (and Global CAM) of a run")
+    cseeds.add_argument("run", type=Path, help="a finished `cam train` work dir")
+    cseeds.add_argument("--out", type=Path, default=None, help="default: the run dir")
+    cseeds.add_argument("--data", type=Path, default=None, help="default: the run's data_root")
+    cseeds.add_argument("--split", default="train_aug")
+    cseeds.add_argument("--scales", type=_scales, default=(1.0, 0.5, 1.5, 2.0))
+    cseeds.add_argument("--global-cam", type=_positive_int, default=None, metavar="S",
+                        help="also build the S x S Global CAM (reference: 128) in the same pass")
+    cseeds.add_argument("--batch-size", type=_positive_int, default=8)
+    cseeds.set_defaults(func=cmd_cam_seeds)
+    ceval = csub.add_parser("eval", help="seed mIoU over the background-threshold curve")
+    ceval.add_argument("run", type=Path, help="folder holding cams/")
+    ceval.add_argument("--data", type=Path, default=None, help="default: from seeds.json")
+    ceval.add_argument("--split", default="train")
+    ceval.add_argument("--fixed-threshold", type=_probability, default=0.15)
+    ceval.set_defaults(func=cmd_cam_eval)
 
     env = sub.add_parser("env", help="print library versions and what this machine can run")
     env.set_defaults(func=cmd_env)
@@ -175,6 +232,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(voc.format_summary(summary))
     print("\nThe classifier, seed, IRN and DeepLabV2 stages of `compare` are not implemented yet "
           "(tracked in issues 3-6); this run generated and validated the dataset only.")
+    return 0
+
+
+def cmd_cam_train(args: argparse.Namespace) -> int:
+    from .train import load_config, train
+
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    metrics = train(cfg, resume=args.resume, launcher=args.launcher)
+    shown = {k: v for k, v in metrics.items() if "/" not in k}
+    print(f"trained {args.config.name} -> {cfg.work_dir}: " + json.dumps(shown))
+    return 0
+
+
+def cmd_cam_seeds(args: argparse.Namespace) -> int:
+    from .seeds import make_seeds
+
+    summary = make_seeds(args.run, args.out or args.run, data_root=args.data, split=args.split,
+                         scales=args.scales, global_cam_size=args.global_cam,
+                         batch_size=args.batch_size, progress=_progress_enabled(args))  # fmt: skip
+    print(f"wrote {summary['n_images']} seeds to {(args.out or args.run) / 'cams'} in "
+          f"{summary['seconds']:.1f}s" + (" (+ global_cam.npz)" if args.global_cam else ""))
+    return 0
+
+
+def cmd_cam_eval(args: argparse.Namespace) -> int:
+    from .seeds import evaluate_seeds
+
+    data = args.data
+    if data is None:
+        meta = args.run / "seeds.json"
+        if not meta.is_file():
+            raise C2AMError(f"{meta}: not found; pass --data")
+        data = Path(json.loads(meta.read_text())["data_root"])
+    m = evaluate_seeds(args.run / "cams", data, args.run / "seed_eval", split=args.split,
+                       fixed_threshold=args.fixed_threshold)  # fmt: skip
+    print(f"seed mIoU on {args.split}: {m['miou_at_fixed']:.4f} at t={m['fixed_threshold']}, "
+          f"best {m['best_miou']:.4f} at t={m['best_threshold']} "
+          f"({args.run / 'seed_eval' / 'metrics.json'})")
     return 0
 
 

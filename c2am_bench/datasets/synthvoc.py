@@ -73,7 +73,7 @@ class SynthConfig:
     """
 
     num_classes: int = 6
-    image_size: int = 96
+    image_size: int = 128
     n_train: int = 800
     n_val: int = 200
     seed: int = 0
@@ -121,7 +121,7 @@ PROFILES: dict[str, dict] = {
     # Tens of tiny images: for tests and the smoke pipeline.
     "smoke": dict(num_classes=4, image_size=48, n_train=48, n_val=16),
     # Sized so the full three-method CPU comparison fits its budget on 2 cores.
-    "default": dict(num_classes=6, image_size=96, n_train=800, n_val=200),
+    "default": dict(num_classes=6, image_size=128, n_train=800, n_val=200),
 }
 
 

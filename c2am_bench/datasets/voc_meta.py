@@ -15,6 +15,8 @@ MASK_DIR = "SegmentationClass"
 AUG_MASK_DIR = "SegmentationClassAug"
 SPLIT_DIR = "ImageSets/Segmentation"
 SYNTH_META = "synthvoc.json"
+IMAGE_LABELS = "image_labels.json"
+"""Optional ``{"<id>": [0-based class indices]}`` at the root; overrides mask-derived labels."""
 
 
 def voc_palette(n: int = 256) -> list[tuple[int, int, int]]:
