@@ -68,7 +68,9 @@ def _scales(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"scales must be > 0, got {text!r}")
     return values
@@ -76,13 +78,27 @@ def _scales(text: str) -> tuple[float, ...]:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="mmengine config file (mm_configs/...)")
-    p.add_argument("--work-dir", type=Path, default=None,
-                   help="output folder (default: work_dirs/<config name>)")
-    p.add_argument("--cfg-options", nargs="+", action=_CfgOptions, default=None, metavar="K=V",
-                   help="override config keys, e.g. model.head.gamma=2.0 (mmengine syntax)")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="output folder (default: work_dirs/<config name>)",
+    )
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=_CfgOptions,
+        default=None,
+        metavar="K=V",
+        help="override config keys, e.g. model.head.gamma=2.0 (mmengine syntax)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--launcher", choices=["none", "pytorch"], default="none",
-                   help="'pytorch' under torchrun for data-parallel training")
+    p.add_argument(
+        "--launcher",
+        choices=["none", "pytorch"],
+        default="none",
+        help="'pytorch' under torchrun for data-parallel training",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,14 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--image-size", type=_positive_int, default=None, help="long side S")
     synth.add_argument("--n-train", type=_positive_int, default=None, help="train_aug images")
     synth.add_argument("--n-val", type=_positive_int, default=None, help="val images")
-    synth.add_argument("--p-context", type=_probability, default=None,
-                       help="P(class's context band | class present), default 0.8")
-    synth.add_argument("--p-context-absent", type=_probability, default=None,
-                       help="P(context band | none of its classes present), default 0.04")
-    synth.add_argument("--cooccur-strength", type=_probability, default=None,
-                       help="P(partner class joins a paired class), default 0.6")
-    synth.add_argument("--part-size", type=float, default=None,
-                       help="discriminative part radius / object radius, default 0.25")
+    synth.add_argument(
+        "--p-context",
+        type=_probability,
+        default=None,
+        help="P(class's context band | class present), default 0.8",
+    )
+    synth.add_argument(
+        "--p-context-absent",
+        type=_probability,
+        default=None,
+        help="P(context band | none of its classes present), default 0.04",
+    )
+    synth.add_argument(
+        "--cooccur-strength",
+        type=_probability,
+        default=None,
+        help="P(partner class joins a paired class), default 0.6",
+    )
+    synth.add_argument(
+        "--part-size",
+        type=float,
+        default=None,
+        help="discriminative part radius / object radius, default 0.25",
+    )
     synth.set_defaults(func=cmd_data_synth)
 
     check = dsub.add_parser("check", help="validate a VOC-layout tree and print a summary")
@@ -131,16 +163,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("root", type=Path)
     show.add_argument("--split", default="val")
     show.add_argument("--n", type=_positive_int, default=12, help="number of images")
-    show.add_argument("--out", type=Path, default=None,
-                      help="PNG path (default: reports/data/<dataset>-<split>.png)")
+    show.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="PNG path (default: reports/data/<dataset>-<split>.png)",
+    )
     show.set_defaults(func=cmd_data_show)
 
     compare = sub.add_parser(
         "compare",
         help="compare CAM, CAM+Constant and C2AM on the embedded default (stages land in steps)",
     )
-    compare.add_argument("--data", type=Path, default=None,
-                         help=f"VOC-layout root (default: generate SynthVOC at {DEFAULT_DATA})")
+    compare.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"VOC-layout root (default: generate SynthVOC at {DEFAULT_DATA})",
+    )
     compare.add_argument("--profile", default="default", choices=["smoke", "default"])
     compare.set_defaults(func=cmd_compare)
 
@@ -155,8 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     cseeds.add_argument("--data", type=Path, default=None, help="default: the run's data_root")
     cseeds.add_argument("--split", default="train_aug")
     cseeds.add_argument("--scales", type=_scales, default=(1.0, 0.5, 1.5, 2.0))
-    cseeds.add_argument("--global-cam", type=_positive_int, default=None, metavar="S",
-                        help="also build the S x S Global CAM (reference: 128) in the same pass")
+    cseeds.add_argument(
+        "--global-cam",
+        type=_positive_int,
+        default=None,
+        metavar="S",
+        help="also build the S x S Global CAM (reference: 128) in the same pass",
+    )
     cseeds.add_argument("--batch-size", type=_positive_int, default=8)
     cseeds.set_defaults(func=cmd_cam_seeds)
     ceval = csub.add_parser("eval", help="seed mIoU over the background-threshold curve")
@@ -194,8 +239,10 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     meta = synthvoc.generate(cfg, args.out, progress=_progress_enabled(args))
     seconds = time.perf_counter() - start
     splits = ", ".join(f"{k} {v}" for k, v in meta["splits"].items())
-    print(f"wrote SynthVOC to {args.out} in {seconds:.1f}s: {splits}; "
-          f"K={cfg.num_classes} classes, long side {cfg.image_size}px, seed {cfg.seed}")
+    print(
+        f"wrote SynthVOC to {args.out} in {seconds:.1f}s: {splits}; "
+        f"K={cfg.num_classes} classes, long side {cfg.image_size}px, seed {cfg.seed}"
+    )
     return 0
 
 
@@ -230,8 +277,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"dataset: SynthVOC ({args.profile} profile) at {root} [{state}]")
     summary = voc.check_tree(root, progress=_progress_enabled(args))
     print(voc.format_summary(summary))
-    print("\nThe classifier, seed, IRN and DeepLabV2 stages of `compare` are not implemented yet "
-          "(tracked in issues 3-6); this run generated and validated the dataset only.")
+    print(
+        "\nThe classifier, seed, IRN and DeepLabV2 stages of `compare` are not implemented yet "
+        "(tracked in issues 3-6); this run generated and validated the dataset only."
+    )
     return 0
 
 
@@ -251,8 +300,10 @@ def cmd_cam_seeds(args: argparse.Namespace) -> int:
     summary = make_seeds(args.run, args.out or args.run, data_root=args.data, split=args.split,
                          scales=args.scales, global_cam_size=args.global_cam,
                          batch_size=args.batch_size, progress=_progress_enabled(args))  # fmt: skip
-    print(f"wrote {summary['n_images']} seeds to {(args.out or args.run) / 'cams'} in "
-          f"{summary['seconds']:.1f}s" + (" (+ global_cam.npz)" if args.global_cam else ""))
+    print(
+        f"wrote {summary['n_images']} seeds to {(args.out or args.run) / 'cams'} in "
+        f"{summary['seconds']:.1f}s" + (" (+ global_cam.npz)" if args.global_cam else "")
+    )
     return 0
 
 
@@ -267,9 +318,11 @@ def cmd_cam_eval(args: argparse.Namespace) -> int:
         data = Path(json.loads(meta.read_text())["data_root"])
     m = evaluate_seeds(args.run / "cams", data, args.run / "seed_eval", split=args.split,
                        fixed_threshold=args.fixed_threshold)  # fmt: skip
-    print(f"seed mIoU on {args.split}: {m['miou_at_fixed']:.4f} at t={m['fixed_threshold']}, "
-          f"best {m['best_miou']:.4f} at t={m['best_threshold']} "
-          f"({args.run / 'seed_eval' / 'metrics.json'})")
+    print(
+        f"seed mIoU on {args.split}: {m['miou_at_fixed']:.4f} at t={m['fixed_threshold']}, "
+        f"best {m['best_miou']:.4f} at t={m['best_threshold']} "
+        f"({args.run / 'seed_eval' / 'metrics.json'})"
+    )
     return 0
 
 

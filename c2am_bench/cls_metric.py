@@ -1,4 +1,4 @@
-"""Multi-label classification quality of the CAM classifier: mAP and F1 (registered mmengine metric).
+"""Multi-label quality of the CAM classifier: mAP and F1 (a registered mmengine metric).
 
 Neither mmengine nor mmseg ships a multi-label average-precision metric (mmpretrain does, but it
 would add a whole package and its mmcv pins for ~20 lines), so the maths lives here as pure numpy.

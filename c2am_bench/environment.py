@@ -30,7 +30,9 @@ def describe() -> dict[str, str]:
 
         cuda = torch.cuda.is_available()
         info["device"] = (
-            f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})" if cuda else "cpu"
+            f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})"
+            if cuda
+            else "cpu"
         )
         info["cpu threads"] = str(torch.get_num_threads())
     except Exception as err:  # noqa: BLE001

@@ -57,7 +57,9 @@ def load_classifier(run_dir: str | os.PathLike, device: str | None = None):
     init_default_scope("mmseg")
     model_cfg = cfg.model.copy()
     head = model_cfg.head
-    model_cfg.head = dict(type="CAMHead", in_channels=head.in_channels, num_classes=head.num_classes)
+    model_cfg.head = dict(
+        type="CAMHead", in_channels=head.in_channels, num_classes=head.num_classes
+    )
     model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
     model = MODELS.build(model_cfg)
     load_into(model, weights, strict=True)
@@ -117,8 +119,10 @@ def make_seeds(
     root = data_root or cfg.train_dataloader.dataset.data_root
     tree = voc.open_tree(root)
     if tree.num_classes != cfg.model.head.num_classes:
-        raise ConfigError(f"{root} has {tree.num_classes} classes but the classifier in "
-                          f"{run_dir} predicts {cfg.model.head.num_classes}")
+        raise ConfigError(
+            f"{root} has {tree.num_classes} classes but the classifier in "
+            f"{run_dir} predicts {cfg.model.head.num_classes}"
+        )
     ids = tree.read_split(split)
     labels = voc.image_labels(tree, ids)
     out_dir = Path(out_dir)

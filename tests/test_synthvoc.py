@@ -105,8 +105,14 @@ def test_void_band_lies_on_label_boundaries():
 
 
 def test_confounding_statistics_follow_the_parameters():
-    cfg = synthvoc.make_config("smoke", n_train=400, image_size=40, p_context=0.8,
-                               p_context_absent=0.04, cooccur_strength=0.6)
+    cfg = synthvoc.make_config(
+        "smoke",
+        n_train=400,
+        image_size=40,
+        p_context=0.8,
+        p_context_absent=0.04,
+        cooccur_strength=0.6,
+    )
     stats = synthvoc._Stats(cfg.num_classes, synthvoc.class_table(cfg))
     for _, s in _samples(cfg, 400):
         stats.add("train_aug", s)
@@ -117,7 +123,8 @@ def test_confounding_statistics_follow_the_parameters():
     assert np.all(absent < 0.12), absent
     cooc = np.array(real["cooccurrence"])
     n = real["train_aug_images"]
-    # P(b | a) vs P(b | not a): partnered classes (0, 1) co-occur far more than chance; (0, 2) do not.
+
+    # P(b | a) vs P(b | not a): partnered classes (0, 1) co-occur far above chance; (0, 2) do not.
     def lift(a, b):
         return (cooc[a, b] / cooc[a, a]) / ((cooc[b, b] - cooc[a, b]) / (n - cooc[a, a]))
 

@@ -2,7 +2,8 @@
 
 The CAM classifier trains on (image, multi-hot label) pairs from a VOC-layout tree; the labels are
 derived from the masks (or read from ``image_labels.json``), exactly as the WSSS references derive
-``cls_labels.npy``. Configs use them with ``custom_imports=dict(imports=['c2am_bench.datasets.cls_dataset'])``.
+``cls_labels.npy``. Configs import them with
+``custom_imports=dict(imports=['c2am_bench.datasets.cls_dataset'])``.
 Loading, resizing, flipping and cropping use mmcv/mmseg transforms (``LoadImageFromFile``,
 ``RandomResize``, ``RandomFlip``, mmseg ``RandomCrop``, ``Pad``); only packing is ours, because
 mmseg's ``PackSegInputs`` has no slot for an image-level label.

@@ -18,9 +18,14 @@ def colourise(mask: np.ndarray) -> np.ndarray:
 
 
 def render_grid(
-    root: str | os.PathLike, out: str | os.PathLike, *, split: str = "val", n: int = 12, cols: int = 4
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str = "val",
+    n: int = 12,
+    cols: int = 4,
 ) -> Path:
-    """Save a PNG with ``n`` images of ``split``: each image beside its mask, titled with its labels.
+    """Save a PNG of the first ``n`` images of ``split``, each beside its titled mask.
 
     The first ``n`` ids of the split are shown (deterministic). Images without a mask show only
     the image. Written atomically; returns the output path.
@@ -34,7 +39,9 @@ def render_grid(
     tree = voc.open_tree(root)
     ids = tree.read_split(split)[:n]
     rows = (len(ids) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.3 * rows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.3 * rows + 0.8), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     seen: set[int] = set()
@@ -55,8 +62,9 @@ def render_grid(
     pal = np.asarray(voc_palette(256), float) / 255.0
     handles = [Patch(color=pal[v], label=f"{v} {tree.class_names[v - 1]}") for v in sorted(seen)]
     handles.append(Patch(color=pal[IGNORE_INDEX], label="255 void"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=7,
-               frameon=False)
+    fig.legend(
+        handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=7, frameon=False
+    )
     fig.suptitle(f"{Path(root).name} / {split}: first {len(ids)} images and masks", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     out = Path(out)

@@ -55,7 +55,9 @@ def shape_mask(shape: str, u: np.ndarray, v: np.ndarray, aspect: float) -> np.nd
     if shape == "triangle":
         return (v <= 0.75) & (np.abs(u) <= (v + 0.95) * 0.55)
     if shape == "cross":
-        return ((np.abs(u) <= 0.32) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= 0.32) & (np.abs(u) <= 1.0))
+        return ((np.abs(u) <= 0.32) & (np.abs(v) <= 1.0)) | (
+            (np.abs(v) <= 0.32) & (np.abs(u) <= 1.0)
+        )
     if shape == "ring":
         return (r <= 1.0) & (r >= 0.55)
     if shape == "diamond":

@@ -257,14 +257,18 @@ def render_image(cfg: SynthConfig, specs: list[ClassSpec], rng: np.random.Genera
             fill = draw.texture(sp.texture, u, v, rng, radius)
             c1, c2 = (np.asarray(col, np.float32) for col in sp.colours)
             rgb = draw.blend(fill, c1, c2) * rng.uniform(0.9, 1.1)
-            part = obj & (np.hypot(u - sp.part_position[0], v - sp.part_position[1]) <= cfg.part_size)
+            part = obj & (
+                np.hypot(u - sp.part_position[0], v - sp.part_position[1]) <= cfg.part_size
+            )
             img[obj] = rgb[obj]
             img[part] = np.asarray(sp.part_colour, np.float32)
             label[obj] = c + 1
             instance[obj] = n
 
         mask = draw.void_band(label, width=int(rng.integers(1, 3)), ignore_index=IGNORE_INDEX)
-        visible = [np.count_nonzero((instance == n) & (mask != IGNORE_INDEX)) for n in range(len(classes))]
+        visible = [
+            np.count_nonzero((instance == n) & (mask != IGNORE_INDEX)) for n in range(len(classes))
+        ]
         if min(visible) >= 0.005 * h * w:
             img = np.clip(img + rng.normal(0.0, 4.0, img.shape), 0, 255).astype(np.uint8)
             vis = sorted({int(v) - 1 for v in np.unique(mask) if 0 < v <= cfg.num_classes})
@@ -305,7 +309,9 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, *, progress: bool = True)
             (tmp / d).mkdir(parents=True)
         palette = flat_palette()
         stats = _Stats(cfg.num_classes, specs)
-        jobs = [(split, i, id_) for split in ("train_aug", "val") for i, id_ in enumerate(ids[split])]
+        jobs = [
+            (split, i, id_) for split in ("train_aug", "val") for i, id_ in enumerate(ids[split])
+        ]
         for split, i, id_ in tqdm(jobs, desc="SynthVOC", disable=not progress, unit="img"):
             rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _SPLIT_CODE[split], i]))
             sample = render_image(cfg, specs, rng)
@@ -377,8 +383,12 @@ class _Stats:
         return {
             "train_aug_images": n,
             "images_per_class": p.tolist(),
-            "p_context_given_present": (self.ctx_given_present[0] / np.maximum(p, 1)).round(4).tolist(),
-            "p_context_given_absent": (self.ctx_given_absent[0] / np.maximum(n - p, 1)).round(4).tolist(),
+            "p_context_given_present": (self.ctx_given_present[0] / np.maximum(p, 1))
+            .round(4)
+            .tolist(),
+            "p_context_given_absent": (self.ctx_given_absent[0] / np.maximum(n - p, 1))
+            .round(4)
+            .tolist(),
             "cooccurrence": self.cooc.tolist(),
         }
 
@@ -399,8 +409,10 @@ def ensure(cfg: SynthConfig, out: str | os.PathLike, *, progress: bool = True) -
         generate(cfg, out, progress=progress)
         return "generated"
     if not meta_path.is_file():
-        raise ConfigError(f"{out}: exists but is not a SynthVOC tree (no {SYNTH_META}); "
-                          "move it away or pass another folder")
+        raise ConfigError(
+            f"{out}: exists but is not a SynthVOC tree (no {SYNTH_META}); "
+            "move it away or pass another folder"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -410,6 +422,7 @@ def ensure(cfg: SynthConfig, out: str | os.PathLike, *, progress: bool = True) -
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if meta.get("format_version") != FORMAT_VERSION or diff:
         what = ", ".join(f"{k}={have.get(k)!r} (want {want.get(k)!r})" for k in diff) or "format"
-        raise ConfigError(f"{out}: holds a different SynthVOC ({what}); "
-                          "delete it or pass another folder")
+        raise ConfigError(
+            f"{out}: holds a different SynthVOC ({what}); delete it or pass another folder"
+        )
     return "reused"

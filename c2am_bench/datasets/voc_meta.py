@@ -20,7 +20,7 @@ IMAGE_LABELS = "image_labels.json"
 
 
 def voc_palette(n: int = 256) -> list[tuple[int, int, int]]:
-    """The standard VOC colour map (bit-interleaved label -> RGB), as in the devkit's ``labelcolormap``.
+    """The standard VOC colour map (bit-interleaved label -> RGB), as the devkit's.
 
     Returns:
         ``n`` RGB triples; entry 0 is black (background), entry 255 is (224, 224, 192) (void).
