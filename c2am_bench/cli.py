@@ -181,7 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"VOC-layout root (default: generate SynthVOC at {DEFAULT_DATA})",
     )
-    compare.add_argument("--profile", default="default", choices=["smoke", "default"])
+    compare.add_argument("--profile", default="default", choices=["smoke", "default", "paper"])
+    compare.add_argument(
+        "--methods",
+        default="cam,cam_constant,c2am",
+        help="comma-separated subset of cam,cam_constant,c2am",
+    )
+    compare.add_argument(
+        "--work-dir", type=Path, default=None, help="default: work_dirs/compare-<profile>"
+    )
+    compare.add_argument(
+        "--report-dir", type=Path, default=None, help="default: reports/compare-<profile>"
+    )
+    compare.add_argument("--verbose", action="store_true", help="show mmengine's training log")
     compare.set_defaults(func=cmd_compare)
 
     cam = sub.add_parser("cam", help="CAM stage: train a classifier, make seeds, evaluate seeds")
@@ -268,20 +280,45 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .datasets import synthvoc, voc
+    from .pipeline import METHODS, compare_cam_stage
 
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise C2AMError(f"--methods: unknown method(s) {bad}; choose from {', '.join(METHODS)}")
     root = args.data
     if root is None:
+        if args.profile == "paper":
+            raise C2AMError("--profile paper needs --data pointing at VOCdevkit/VOC2012")
         root = DEFAULT_DATA if args.profile == "default" else Path("data/synthvoc-smoke")
         cfg = synthvoc.make_config(args.profile)
         state = synthvoc.ensure(cfg, root, progress=_progress_enabled(args))
         print(f"dataset: SynthVOC ({args.profile} profile) at {root} [{state}]")
     summary = voc.check_tree(root, progress=_progress_enabled(args))
-    print(voc.format_summary(summary))
-    print(
-        "\nThe classifier, seed, IRN and DeepLabV2 stages of `compare` are not implemented yet "
-        "(tracked in issues 3-6); this run generated and validated the dataset only."
-    )
+    if not args.quiet:
+        print(voc.format_summary(summary))
+    work_dir = args.work_dir or Path("work_dirs") / f"compare-{args.profile}"
+    start = time.perf_counter()
+    rows = compare_cam_stage(root, work_dir, profile=args.profile, methods=methods,
+                             progress=_progress_enabled(args), verbose=args.verbose)  # fmt: skip
+    report_dir = args.report_dir or Path("reports") / f"compare-{args.profile}"
+    from .reporting import write_cam_report
+
+    written = write_cam_report(rows, report_dir, data_root=root)
+    print(f"\nCAM stage on {root} ({args.profile} profile), seeds evaluated on split 'train':")
+    print(_format_rows(rows))
+    print(f"\nwall time {time.perf_counter() - start:.0f}s; work dir {work_dir}; report {written}")
+    print("IRN pseudo-masks and DeepLabV2 (issues 4-5) are not part of `compare` yet.")
     return 0
+
+
+def _format_rows(rows: list[dict]) -> str:
+    header = f"{'method':<14}{'cls mAP':>9}{'seed mIoU@t':>13}{'best mIoU':>11}{'best t':>8}"
+    lines = [header]
+    for r in rows:
+        lines.append(f"{r['label']:<14}{r['mAP']:>9.4f}{r['seed_mIoU_fixed']:>13.4f}"
+                     f"{r['seed_mIoU_best']:>11.4f}{r['best_threshold']:>8.2f}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def cmd_cam_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,371 @@
+"""Figures of CAMs, the Global CAM and the C2AM logit scale (paper Figs. 1, 4/8, 7, 10).
+
+Every ``plot_*``/``save_*`` function that takes ``out`` renders on a pyplot-free Agg
+:class:`~matplotlib.figure.Figure` (no global backend switch, nothing left open in pyplot) and
+writes the PNG atomically (temp file, then ``os.replace``). Functions taking ``ax`` draw on it and
+return it.
+
+C2AM as executed scales each class logit by ``c_z = gamma * mean(G_z)`` before
+BCE-with-logits (design notes, algorithms a.4); :func:`logit_gradient` and
+:func:`plot_gradient_curves` show why a small ``c`` forces larger logits.
+
+Paper: Wang et al., "Causal Class Activation Maps for Weakly-Supervised Semantic Segmentation",
+UAI 2022 CRL workshop; code: https://github.com/yiping-wang/c2am.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from .cams import _atomic_write, load_global_cam, load_seed
+from .datasets import voc
+from .datasets.show import colourise
+from .errors import DataError
+
+__all__ = [
+    "draw_seed_curves",
+    "global_cam_frame",
+    "logit_gradient",
+    "plot_cam_overlays",
+    "plot_class_constants",
+    "plot_global_cam",
+    "plot_gradient_curves",
+    "plot_seed_curves",
+    "save_class_constants",
+    "seed_curve_frame",
+]
+
+CURVE_COLUMNS = ("threshold", "mIoU")
+
+
+def _figure(**kwargs) -> Figure:
+    fig = Figure(layout="constrained", **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, out: str | os.PathLike, dpi: int = 110, **metadata: str) -> Path:
+    """Write ``fig`` as PNG to ``out`` atomically (parents created) and return the path."""
+    out = Path(out)
+    try:
+        _atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=dpi, metadata=metadata))
+    except OSError as err:
+        raise DataError(out, f"cannot write figure ({err})") from None
+    finally:
+        fig.clear()
+    return out
+
+
+# --------------------------------------------------------------------------- CAM overlays
+
+
+def _overlay_rows(tree: voc.VOCTree, ids: Sequence[str], dirs: Sequence[Path], n: int) -> list:
+    """The first ``n`` ids with a seed in every dir and a GT mask with a foreground class.
+
+    Returns ``(id, mask, z)`` triples, ``z`` the 0-based class with the most GT pixels.
+    """
+    rows = []
+    for id_ in ids:
+        if len(rows) == n:
+            break
+        if not all((d / f"{id_}.npz").is_file() for d in dirs):
+            continue
+        mask_path = tree.mask_path(id_)
+        if mask_path is None:
+            continue
+        mask = voc.load_mask(mask_path, tree.num_classes)
+        counts = np.bincount(mask.ravel(), minlength=256)[1 : tree.num_classes + 1]
+        if counts.any():
+            rows.append((id_, mask, int(counts.argmax())))
+    return rows
+
+
+def plot_cam_overlays(
+    data_root: str | os.PathLike,
+    cams_dirs: Mapping[str, str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    split: str = "train",
+    n: int = 6,
+) -> Path:
+    """Qualitative comparison (paper Fig. 1): image | GT | each method's CAM of the main class.
+
+    Rows are the first ``n`` ids of ``split`` that have a seed (``<id>.npz``) in every cams dir
+    and a GT mask with a foreground class; the class shown is the one with the most GT pixels.
+    Each method column overlays that class's ``high_res`` CAM (jet, colour scale fixed to
+    ``[0, 1]``) on the image. The ids shown are stored in the PNG's ``Description`` text chunk.
+
+    Args:
+        data_root: VOC-layout root.
+        cams_dirs: ``{method: folder of <id>.npz seeds}``; columns follow the dict order.
+        out: PNG path.
+        split: Split whose ids are scanned in file order.
+        n: Maximum number of rows.
+
+    Raises:
+        DataError: A cams dir is missing, no id qualifies, or a seed does not match its image.
+    """
+    if not cams_dirs:
+        raise ValueError("cams_dirs must name at least one method")
+    dirs = {m: Path(d) for m, d in cams_dirs.items()}
+    for d in dirs.values():
+        if not d.is_dir():
+            raise DataError(d, "cams dir does not exist")
+    tree = voc.open_tree(data_root)
+    rows = _overlay_rows(tree, tree.read_split(split), list(dirs.values()), n)
+    if not rows:
+        raise DataError(
+            next(iter(dirs.values())),
+            f"no id of split {split!r} has a GT mask and a seed in every cams dir",
+        )
+    ncols = 2 + len(dirs)
+    fig = _figure(figsize=(2.3 * ncols + 0.8, 2.3 * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for r, (id_, mask, z) in enumerate(rows):
+        image = voc.load_image(tree.image_path(id_), split)
+        name = tree.class_names[z]
+        present = [tree.class_names[v - 1] for v in np.unique(mask) if 0 < v <= tree.num_classes]
+        axes[r, 0].imshow(image)
+        axes[r, 0].set_title(id_, fontsize=9)
+        axes[r, 1].imshow(colourise(mask), interpolation="nearest")
+        axes[r, 1].set_title(textwrap.fill("GT: " + ", ".join(present), 30), fontsize=9)
+        for c, (method, d) in enumerate(dirs.items(), start=2):
+            seed = load_seed(d / f"{id_}.npz")
+            if seed["high_res"].shape[1:] != image.shape[:2]:
+                raise DataError(
+                    d / f"{id_}.npz",
+                    f"high_res is {seed['high_res'].shape[1:]} but the image is {image.shape[:2]}",
+                )
+            hit = np.flatnonzero(seed["keys"] == z)
+            cam = seed["high_res"][hit[0]] if hit.size else np.zeros(image.shape[:2], np.float32)
+            axes[r, c].imshow(image)
+            axes[r, c].imshow(cam, cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
+            title = f"{method}: {name}" + ("" if hit.size else " (no CAM)")
+            axes[r, c].set_title(title, fontsize=9)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    sm = ScalarMappable(Normalize(0.0, 1.0), cmap="jet")
+    fig.colorbar(sm, ax=axes, shrink=0.6, label="CAM (max-normalised)")
+    fig.suptitle(f"CAMs of the largest GT class ({split})", fontsize=11)
+    ids = ", ".join(r[0] for r in rows)
+    return _save(fig, out, Description=f"ids: {ids}")
+
+
+# --------------------------------------------------------------------------- Global CAM
+
+
+def global_cam_frame(
+    global_cam: Mapping, class_names: Sequence[str], gamma: float = 1.0
+) -> pd.DataFrame:
+    """Tidy per-class constants of a Global CAM (from :func:`~c2am_bench.cams.load_global_cam`).
+
+    Returns:
+        One row per class x aggregation (``'all'``, ``'by_class'``): ``class``, ``aggregation``,
+        ``M`` (spatial mean of ``G_z``), ``c = gamma * M`` (C2AM's logit scale), ``count``
+        (images with a non-zero CAM of the class).
+    """
+    k = np.asarray(global_cam["all"]).shape[0]
+    if len(class_names) != k:
+        raise ValueError(f"class_names has {len(class_names)} names, the Global CAM has {k}")
+    rows = []
+    for agg in ("all", "by_class"):
+        means = np.asarray(global_cam[agg], np.float64).mean(axis=(1, 2))
+        for z, name in enumerate(class_names):
+            m = float(means[z])
+            count = int(global_cam["counts"][z])
+            rows.append(dict(aggregation=agg, M=m, c=gamma * m, count=count, **{"class": name}))
+    return pd.DataFrame(rows, columns=["class", "aggregation", "M", "c", "count"])
+
+
+def plot_global_cam(
+    global_cam_path: str | os.PathLike,
+    class_names: Sequence[str],
+    out: str | os.PathLike,
+    *,
+    max_cols: int = 10,
+) -> Path:
+    """Heat maps of ``G^all`` (top) and ``G^cls`` (bottom) per class (paper Fig. 10).
+
+    With more than ``max_cols`` classes each aggregation wraps onto several rows (VOC's 20
+    classes: 2 x 10 per aggregation). Each aggregation shares one colour scale and colorbar;
+    titles give the class and its ``M_z``.
+    """
+    g = load_global_cam(global_cam_path)
+    frame = global_cam_frame(g, class_names).set_index(["aggregation", "class"])["M"]
+    k = len(class_names)
+    ncols = min(k, max_cols)
+    nblk = -(-k // ncols)
+    fig = _figure(figsize=(1.5 * ncols + 1.2, 1.95 * 2 * nblk + 0.3))
+    axes = fig.subplots(2 * nblk, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for r, (agg, label) in enumerate((("all", "$G^{all}$"), ("by_class", "$G^{cls}$"))):
+        block = axes[r * nblk : (r + 1) * nblk]
+        vmax = float(g[agg].max()) or 1.0
+        for z, name in enumerate(class_names):
+            ax = block[z // ncols, z % ncols]
+            ax.set_axis_on()
+            im = ax.imshow(g[agg][z], cmap="viridis", vmin=0.0, vmax=vmax)
+            ax.set_title(f"{name}\n$M$={frame[(agg, name)]:.3f}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if z % ncols == 0:
+                ax.set_ylabel(label, fontsize=11)
+        fig.colorbar(im, ax=block, shrink=0.8)
+    fig.suptitle(f"Global CAM ({g['n_images']} images)", fontsize=11)
+    return _save(fig, out)
+
+
+def plot_class_constants(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Bar plot of ``M_z`` per class, one hue per aggregation (paper Fig. 7).
+
+    Args:
+        frame: From :func:`global_cam_frame`.
+        ax: Axes to draw on; default: a new figure's.
+    """
+    if ax is None:
+        ax = _figure(figsize=(max(5.0, 0.45 * frame["class"].nunique() + 2), 3.6)).subplots()
+    sns.barplot(data=frame, x="class", y="M", hue="aggregation", ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel(r"$M_z$ = spatial mean of $G_z$")
+    ax.set_title("Per-class Global CAM constants (C2AM logit scale / $\\gamma$)")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title="aggregation")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    return ax
+
+
+def save_class_constants(
+    global_cam_path: str | os.PathLike, class_names: Sequence[str], out: str | os.PathLike
+) -> Path:
+    """:func:`plot_class_constants` of a saved Global CAM, written to ``out``."""
+    frame = global_cam_frame(load_global_cam(global_cam_path), class_names)
+    ax = plot_class_constants(frame)
+    return _save(ax.figure, out)
+
+
+# --------------------------------------------------------------------------- logit scale
+
+
+def logit_gradient(s, c, positive: bool):
+    """``dL/ds`` of BCE-with-logits on ``ŝ = c·s`` for one element (paper Eqs. 7/8).
+
+    Positive label: ``-c·(1 - σ(c·s))``; negative label: ``c·σ(c·s)``. Broadcasts over arrays.
+    """
+    s = np.asarray(s, np.float64)
+    sig = 0.5 * (1.0 + np.tanh(0.5 * c * s))  # σ without overflow for large |c·s|
+    return -c * (1.0 - sig) if positive else c * sig
+
+
+def plot_gradient_curves(
+    constants: Mapping[str, float],
+    out: str | os.PathLike,
+    s_range: tuple[float, float] = (-10, 10),
+) -> Path:
+    """``dL/ds`` against the raw logit ``s`` for each logit scale ``c`` (paper Figs. 4/8).
+
+    Args:
+        constants: ``{legend label: c}``, e.g. ``{'CAM (c=1)': 1.0, 'CAM+Constant (c=0.2)': 0.2}``.
+        out: PNG path.
+        s_range: Range of ``s`` shown.
+    """
+    s = np.linspace(float(s_range[0]), float(s_range[1]), 401)
+    parts = [
+        pd.DataFrame({"s": s, "grad": logit_gradient(s, c, pos), "method": name, "label": pos})
+        for name, c in constants.items()
+        for pos in (True, False)
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    fig = _figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    for ax, pos in zip(axes, (True, False), strict=True):
+        sns.lineplot(data=frame[frame["label"] == pos], x="s", y="grad", hue="method", ax=ax)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel("raw logit $s$")
+        ax.set_ylabel(r"$\partial L / \partial s$")
+        ax.set_title(f"{'positive' if pos else 'negative'} label (y={int(pos)})")
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=9)
+    fig.suptitle(r"BCE-with-logits gradient on $\hat s = c\,s$: smaller $c$ decays later")
+    return _save(fig, out)
+
+
+# --------------------------------------------------------------------------- seed curves
+
+
+def seed_curve_frame(curves: Mapping[str, str | os.PathLike | pd.DataFrame]) -> pd.DataFrame:
+    """Stack threshold curves (``curve.csv`` paths or frames) into one frame with ``method``.
+
+    Raises:
+        DataError: A file is missing or unreadable, or lacks ``threshold``/``mIoU``.
+    """
+    parts = []
+    for method, curve in curves.items():
+        where = "<DataFrame>" if isinstance(curve, pd.DataFrame) else Path(curve)
+        if not isinstance(curve, pd.DataFrame):
+            try:
+                curve = pd.read_csv(where)
+            except (OSError, ValueError) as err:
+                raise DataError(where, f"unreadable curve CSV ({err})") from None
+        missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
+        if missing or curve.empty:
+            raise DataError(where, f"curve of {method!r} lacks rows or columns {missing}")
+        parts.append(curve.assign(method=method))
+    if not parts:
+        raise ValueError("curves must name at least one method")
+    return pd.concat(parts, ignore_index=True)
+
+
+def draw_seed_curves(frame: pd.DataFrame, ax: Axes | None = None, fixed: float = 0.15) -> Axes:
+    """mIoU against background threshold per ``method``, best points marked, ``fixed`` dashed."""
+    if ax is None:
+        ax = _figure(figsize=(6.5, 4.2)).subplots()
+    frame = frame.sort_values("threshold", kind="stable")
+    best = frame.loc[frame.groupby("method", sort=False)["mIoU"].idxmax()]
+    labels = {
+        b.method: f"{b.method} (best {b.mIoU:.3f} @ {b.threshold:.2f})"
+        for b in best.itertuples(index=False)
+    }
+    frame = frame.assign(legend=frame["method"].map(labels))
+    palette = dict(zip(labels.values(), sns.color_palette(n_colors=len(labels)), strict=True))
+    sns.lineplot(
+        data=frame,
+        x="threshold",
+        y="mIoU",
+        hue="legend",
+        hue_order=list(palette),
+        palette=palette,
+        ax=ax,
+    )
+    for b in best.itertuples(index=False):
+        ax.plot(b.threshold, b.mIoU, "o", color=palette[labels[b.method]], ms=7, mec="black")
+    ax.axvline(fixed, ls="--", color="grey", label=f"fixed t={fixed:g}")
+    ax.set_xlabel("background threshold $t$")
+    ax.set_ylabel("seed mIoU")
+    ax.set_title("Seed mIoU vs background threshold")
+    ax.legend(fontsize=8, title=None)
+    return ax
+
+
+def plot_seed_curves(
+    curves: Mapping[str, str | os.PathLike | pd.DataFrame],
+    out: str | os.PathLike,
+    fixed: float = 0.15,
+) -> Path:
+    """:func:`draw_seed_curves` of :func:`seed_curve_frame` ``(curves)``, written to ``out``."""
+    ax = draw_seed_curves(seed_curve_frame(curves), fixed=fixed)
+    return _save(ax.figure, out)

@@ -1,0 +1,211 @@
+"""The CAM stage of ``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM, seeds and metrics.
+
+One baseline classifier is trained; its seeds pass also builds the Global CAM; CAM+Constant and C2AM
+fine-tune from the baseline's weights (paper Table 2), then every method gets seeds and a seed
+evaluation. Each stage directory records a key (hash of its merged config, its data and its input
+files) in ``stage.json``: a stage whose key matches is reused, a killed training resumes from its
+last checkpoint, and a directory holding a different run is never overwritten.
+(The full stage cache, IRN and DeepLabV2 stages arrive with later issues.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
+METHODS = ("cam", "cam_constant", "c2am")
+METHOD_LABELS = {"cam": "CAM", "cam_constant": "CAM+Constant", "c2am": "C2AM"}
+CONFIGS = {
+    "default": {
+        "cam": "cam/cam_r18lite_15e_synthvoc-128.py",
+        "cam_constant": "cam/cam-constant_r18lite_ft6e_synthvoc-128.py",
+        "c2am": "cam/c2am_r18lite_ft6e_synthvoc-128.py",
+    },
+    "paper": {
+        "cam": "cam/cam_r50_5e_voc12aug-512.py",
+        "cam_constant": "cam/cam-constant_r50_ft4e_voc12aug-512.py",
+        "c2am": "cam/c2am_r50_ft4e_voc12aug-512.py",
+    },
+}
+CONFIGS["smoke"] = CONFIGS["default"]
+_LOADER_KEYS = ("train_dataloader", "val_dataloader")
+PROFILE_OPTIONS = {
+    "smoke": {
+        "train_cfg.max_epochs": 2,
+        "train_cfg.val_interval": 1,
+        **{f"{k}.num_workers": 0 for k in _LOADER_KEYS},
+        **{f"{k}.persistent_workers": False for k in _LOADER_KEYS},
+        "train_dataloader.batch_size": 8,
+    },
+    "default": {},
+    "paper": {},
+}
+FINETUNE_EPOCHS = {"smoke": 1}
+GLOBAL_CAM_SIZE = 128
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_fingerprint(root: Path) -> str:
+    """Hash of a dataset's split lists and metadata (cheap; image bytes are not read)."""
+    h = hashlib.sha256()
+    for rel in ("synthvoc.json", "image_labels.json"):
+        if (root / rel).is_file():
+            h.update((root / rel).read_bytes())
+    for split in sorted((root / "ImageSets/Segmentation").glob("*.txt")):
+        h.update(split.name.encode() + split.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stage_key(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _check_stage(stage_dir: Path, key: str, done_file: str) -> bool:
+    """True when ``stage_dir`` holds this exact stage, finished; raise if it holds another one."""
+    meta = stage_dir / "stage.json"
+    if not meta.is_file():
+        if stage_dir.exists() and any(stage_dir.iterdir()):
+            raise ConfigError(f"{stage_dir}: not empty and not a c2am-bench stage; "
+                              "choose another --work-dir")  # fmt: skip
+        return False
+    recorded = json.loads(meta.read_text()).get("key")
+    if recorded != key:
+        raise ConfigError(
+            f"{stage_dir}: holds a run with other settings (stage key {recorded} != {key}); "
+            "choose another --work-dir or remove it"
+        )
+    return (stage_dir / done_file).exists()
+
+
+def _write_stage(stage_dir: Path, key: str, **info) -> None:
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tmp = stage_dir / ".stage.json.tmp"
+    tmp.write_text(json.dumps({"key": key, **info}, indent=1) + "\n")
+    os.replace(tmp, stage_dir / "stage.json")
+
+
+def _train_stage(name, config, options, stage_dir, data_key, inputs=()) -> dict:
+    from .train import METRICS_FILE, WEIGHTS_FILE, load_config, train
+
+    # One Runner per stage in this process: each needs its own visualizer instance name.
+    options = {**options, "visualizer.name": f"visualizer-{name}"}
+    cfg = load_config(CONFIG_ROOT / config, options, stage_dir)
+    # log_level only changes what is printed, not the run: keep it out of the key.
+    shown = cfg.pretty_text.replace(f"log_level = '{cfg.get('log_level')}'", "")
+    key = _stage_key(shown, data_key, *(_sha256(Path(p)) for p in inputs))
+    if _check_stage(stage_dir, key, WEIGHTS_FILE):
+        logger.info("%s: reusing the finished classifier in %s", name, stage_dir)
+        return json.loads((stage_dir / METRICS_FILE).read_text())
+    resume = (stage_dir / "last_checkpoint").is_file()
+    _write_stage(stage_dir, key, stage="classifier", method=name, config=config)
+    logger.info("%s: training %s%s", name, config, " (resuming)" if resume else "")
+    return train(cfg, resume=resume)
+
+
+def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool) -> dict:
+    from .seeds import CAMS_DIR, evaluate_seeds, make_seeds
+
+    summary_file = run_dir / "seeds.json"
+    if (run_dir / CAMS_DIR).is_dir() and summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+    else:
+        summary = make_seeds(run_dir, run_dir, data_root=data_root, split="train_aug",
+                             global_cam_size=GLOBAL_CAM_SIZE if global_cam else None,
+                             progress=progress)  # fmt: skip
+    metrics_file = run_dir / "seed_eval" / "metrics.json"
+    if metrics_file.is_file():
+        metrics = json.loads(metrics_file.read_text())
+    else:
+        metrics = evaluate_seeds(run_dir / CAMS_DIR, data_root, run_dir / "seed_eval")
+    return {"seeds": summary, "seed_eval": metrics}
+
+
+def compare_cam_stage(
+    data_root: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    *,
+    profile: str = "default",
+    methods: tuple[str, ...] = METHODS,
+    progress: bool = True,
+    verbose: bool = False,
+) -> list[dict]:
+    """Train and evaluate the CAM stage of every method; one row of results per method.
+
+    Returns:
+        Rows with ``method``, classifier ``mAP``/``f1_micro`` on val, seed mIoU at the fixed
+        threshold and at the best threshold (on ``train``), and wall times per stage.
+    """
+    from .datasets import voc
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if profile not in CONFIGS:
+        raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
+    data_root, work_dir = Path(data_root), Path(work_dir)
+    tree = voc.open_tree(data_root)
+    data_key = data_fingerprint(data_root)
+    base = {
+        **{f"{k}.dataset.data_root": str(data_root) for k in _LOADER_KEYS},
+        "model.head.num_classes": tree.num_classes,
+        **PROFILE_OPTIONS[profile],
+    }
+    if not verbose:  # mmengine's console log (config dump, every 10 iterations) -> file only
+        base["log_level"] = "WARNING"
+    finetune = dict(base)
+    if profile in FINETUNE_EPOCHS:
+        finetune["train_cfg.max_epochs"] = FINETUNE_EPOCHS[profile]
+    configs = CONFIGS[profile]
+    base_dir = work_dir / "cam"
+    rows = []
+    run_dirs = {"cam": base_dir}
+    for method in ("cam", *[m for m in methods if m != "cam"]):
+        run_dir = work_dir / method
+        run_dirs[method] = run_dir
+        t0 = time.perf_counter()
+        if method == "cam":
+            train_metrics = _train_stage(method, configs[method], base, run_dir, data_key)
+        else:
+            opts = {**finetune, "load_from": str(base_dir / "classifier.pth")}
+            inputs = [base_dir / "classifier.pth"]
+            if method == "c2am":
+                opts["model.head.global_cam"] = str(base_dir / "global_cam.npz")
+                inputs.append(base_dir / "global_cam.npz")
+            train_metrics = _train_stage(method, configs[method], opts, run_dir, data_key, inputs)
+        t1 = time.perf_counter()
+        seeds = _seed_stage(run_dir, data_root, global_cam=method == "cam", progress=progress)
+        t2 = time.perf_counter()
+        ev = seeds["seed_eval"]
+        if method in methods:
+            rows.append({
+                "method": method,
+                "label": METHOD_LABELS[method],
+                "mAP": train_metrics.get("cls/mAP"),
+                "f1_micro": train_metrics.get("cls/f1_micro"),
+                "seed_mIoU_fixed": ev["miou_at_fixed"],
+                "fixed_threshold": ev["fixed_threshold"],
+                "seed_mIoU_best": ev["best_miou"],
+                "best_threshold": ev["best_threshold"],
+                "train_seconds": train_metrics.get("train_seconds"),
+                "seed_seconds": seeds["seeds"]["seconds"],
+                "stage_seconds_this_run": round(t2 - t0, 1),
+                "seed_and_eval_seconds_this_run": round(t2 - t1, 1),
+                "run_dir": str(run_dir),
+            })  # fmt: skip
+    return rows

@@ -1,0 +1,105 @@
+"""End to end on the smoke SynthVOC: three methods trained, seeds + Global CAM, seed metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from c2am_bench import cams, pipeline
+from c2am_bench.cli import main
+from c2am_bench.datasets import synthvoc, voc
+from c2am_bench.errors import ConfigError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
+    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def compared(smoke_data, tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    rows = pipeline.compare_cam_stage(smoke_data, work, profile="smoke", progress=False)
+    return work, rows
+
+
+def test_three_methods_with_metrics(compared):
+    work, rows = compared
+    assert [r["method"] for r in rows] == ["cam", "cam_constant", "c2am"]
+    for r in rows:
+        assert 0.0 < r["seed_mIoU_fixed"] <= 1.0 and 0.0 < r["seed_mIoU_best"] <= 1.0
+        assert r["seed_mIoU_best"] >= r["seed_mIoU_fixed"] - 1e-12
+        assert 0.0 <= r["mAP"] <= 1.0
+        metrics = json.loads((work / r["method"] / "seed_eval" / "metrics.json").read_text())
+        assert metrics["best_miou"] == r["seed_mIoU_best"]
+        assert (work / r["method"] / "seed_eval" / "curve.csv").is_file()
+
+
+def test_seeds_cover_train_aug_with_reference_shapes(compared, smoke_data):
+    work, _ = compared
+    tree = voc.open_tree(smoke_data)
+    ids = tree.read_split("train_aug")
+    labels = voc.image_labels(tree, ids)
+    for id_, label in list(zip(ids, labels, strict=True))[:10]:
+        seed = cams.load_seed(work / "c2am" / "cams" / f"{id_}.npz")
+        h, w = voc.load_image(tree.image_path(id_)).shape[:2]
+        assert seed["keys"].tolist() == np.flatnonzero(label).tolist()
+        assert seed["high_res"].shape == (len(seed["keys"]), h, w)
+        assert seed["cam"].shape == (len(seed["keys"]), math.ceil(h / 4), math.ceil(w / 4))
+        # per-class max-normalised (+1e-5): every map peaks just below 1 (or is all zero)
+        peaks = seed["high_res"].reshape(len(seed["keys"]), -1).max(1)
+        assert np.all((peaks > 0.99) | (peaks == 0))
+
+
+def test_global_cam_only_from_the_baseline(compared, smoke_data):
+    work, _ = compared
+    g = cams.load_global_cam(work / "cam" / "global_cam.npz")
+    k = voc.open_tree(smoke_data).num_classes
+    assert g["all"].shape == g["by_class"].shape == (k, 128, 128)
+    assert g["n_images"] == 48
+    present = g["counts"] > 0
+    ratio = g["counts"][present] / g["n_images"]
+    np.testing.assert_allclose(
+        g["all"][present], g["by_class"][present] * ratio[:, None, None], rtol=1e-5, atol=1e-7
+    )
+    assert not (work / "c2am" / "global_cam.npz").exists()
+    c2am_cfg = (work / "c2am" / "config.py").read_text()
+    assert str(work / "cam" / "global_cam.npz") in c2am_cfg
+
+
+def test_rerun_reuses_and_other_settings_are_refused(compared, smoke_data):
+    work, rows = compared
+    stamp = (work / "c2am" / "classifier.pth").stat().st_mtime_ns
+    again = pipeline.compare_cam_stage(smoke_data, work, profile="smoke", progress=False)
+    assert [r["seed_mIoU_best"] for r in again] == [r["seed_mIoU_best"] for r in rows]
+    assert (work / "c2am" / "classifier.pth").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="holds a run with other settings"):
+        pipeline.compare_cam_stage(smoke_data, work, profile="default", progress=False)
+
+
+def test_cli_train_resume_continues(smoke_data, tmp_path, capsys):
+    opts = [
+        f"train_dataloader.dataset.data_root={smoke_data}",
+        f"val_dataloader.dataset.data_root={smoke_data}",
+        "model.head.num_classes=4", "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
+        "val_dataloader.persistent_workers=False", "log_level=WARNING",
+    ]  # fmt: skip
+    cfg = "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
+    work = tmp_path / "run"
+    assert main(["cam", "train", cfg, "--work-dir", str(work), "--cfg-options", *opts,
+                 "train_cfg.max_epochs=1"]) == 0  # fmt: skip
+    assert json.loads((work / "metrics.json").read_text())["epochs"] == 1
+    # A finished run is not overwritten without --resume ...
+    assert main(["cam", "train", cfg, "--work-dir", str(work), "--cfg-options", *opts]) == 2
+    # ... and --resume continues from epoch 1 to the new max_epochs.
+    assert main(["cam", "train", cfg, "--work-dir", str(work), "--resume", "--cfg-options", *opts,
+                 "train_cfg.max_epochs=2"]) == 0  # fmt: skip
+    assert json.loads((work / "metrics.json").read_text())["epochs"] == 2
