@@ -163,16 +163,18 @@ class BareForwards:
         self.model, cfg = load_classifier(run)
         self.device = next(self.model.parameters()).device
         normalise = _normaliser(cfg)
-        tree = voc.open_tree(root)
-        images = [normalise(voc.load_image(tree.image_path(id_))) for id_ in ids]
+        self.tree = voc.open_tree(root)
+        self.ids = ids
+        images = [normalise(voc.load_image(self.tree.image_path(id_))) for id_ in ids]
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, im in enumerate(images):  # same grouping and order as make_seeds
             by_size[tuple(im.shape[-2:])].append(i)
-        self.batches = [
-            torch.stack([images[i] for i in idx[j : j + BATCH_SIZE]])
+        self.index = [
+            idx[j : j + BATCH_SIZE]
             for idx in by_size.values()
             for j in range(0, len(idx), BATCH_SIZE)
         ]
+        self.batches = [torch.stack([images[i] for i in batch]) for batch in self.index]
 
     def __call__(self, scales) -> dict:
         start, cpu = time.perf_counter(), time.process_time()
@@ -184,6 +186,57 @@ class BareForwards:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         return {"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu}
+
+    def components(self, scales, tmp: Path, repeats: int) -> dict:
+        """Median seconds over all images of each per-image step ``make_seeds`` adds to (a),
+        timed in isolation on this model's CAMs (far less noisy than differences of (a)-(c))."""
+        from c2am_bench import cams
+        from c2am_bench.datasets import voc
+
+        labels = voc.image_labels(self.tree, self.ids)
+
+        def cam_fn(x):
+            return self.model.cam(x.to(self.device)).float().cpu()
+
+        order = [i for batch in self.index for i in batch]
+        per_image: dict[int, list] = {}
+        for batch, images in zip(self.index, self.batches, strict=True):
+            fused = cams.multiscale_flip_cams_batched(cam_fn, list(images), scales)
+            per_image.update(zip(batch, fused, strict=True))
+        sizes = {i: tuple(self.batches[0].shape[-2:]) for i in order}
+        for batch, images in zip(self.index, self.batches, strict=True):
+            sizes.update({i: tuple(images.shape[-2:]) for i in batch})
+        keys = {i: np.flatnonzero(labels[i]) for i in order}
+        seeds = {i: cams.make_seed(per_image[i], sizes[i], keys[i]) for i in order}
+        seed_dir = tmp / "components"
+        seed_dir.mkdir(exist_ok=True)
+
+        def global_cam():
+            acc = cams.GlobalCAMAccumulator(self.tree.num_classes, GLOBAL_CAM_SIZE)
+            for i in order:
+                acc.add(per_image[i], labels[i])
+            acc.save(seed_dir / "global_cam.npz")
+
+        steps = {
+            "load_image": lambda: [
+                voc.load_image(self.tree.image_path(self.ids[i])) for i in order
+            ],
+            "make_seed": lambda: [cams.make_seed(per_image[i], sizes[i], keys[i]) for i in order],
+            "save_seed": lambda: [
+                cams.save_seed(seed_dir / f"{self.ids[i]}.npz", seeds[i]) for i in order
+            ],
+            "global_cam": global_cam,
+        }
+        out = {}
+        for name, step in steps.items():
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - start)
+            out[name] = statistics.median(times)
+        shutil.rmtree(seed_dir)
+        return out
 
 
 def run_make_seeds(run: Path, root: Path, out: Path, split: str, scales, gsize) -> dict:
@@ -204,7 +257,12 @@ def run_make_seeds(run: Path, root: Path, out: Path, split: str, scales, gsize) 
     )
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     shutil.rmtree(out)
-    return {"wall": wall, "cpu": cpu, "loop": summary["seconds"], "forward": summary["forward_seconds"]}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "loop": summary["seconds"],
+        "forward": summary["forward_seconds"],
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -243,6 +301,10 @@ def readme_section(res: dict) -> str:
             "",
             f"`make_seeds`' own split of t_b (loop without model load / size scan: "
             f"{fmt_s(s['t_b_loop'])}, of which forwards {fmt_s(s['t_b_forward'])}); "
+            f"Timed in isolation over the same images: JPEG decoding + seed fusion + `.npz` "
+            f"writes {1000 * (s['components']['load_image'] + s['components']['make_seed'] + s['components']['save_seed']):.0f} ms "
+            f"({100 * s['seed_steps_share_of_t_b']:.1f} % of t_b), Global CAM accumulation + save "
+            f"{1000 * s['components']['global_cam']:.0f} ms ({100 * s['global_cam_share_of_t_b']:.1f} % of t_b); "
             f"process CPU time b / a {s['cpu_ratio_b_a']:.3f}, (c - b) / b "
             f"{100 * s['cpu_overhead_c_b']:+.1f} %; raw figures: `benchmarks/results/seeds.json`.",
             END,
@@ -316,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                 raw[name].append({**variants[name](), "load_avg_before": load})
                 print(f"repeat {r + 1}/{args.repeats} {name}: {raw[name][-1]}", file=sys.stderr)
 
+        parts = bare.components(scales, tmp, max(args.repeats, 3))
+        print(f"components: {parts}", file=sys.stderr)
+
     def med(name: str, key: str = "wall") -> float:
         return statistics.median(x[key] for x in raw[name])
 
@@ -343,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         "images_per_s_b": n / t_b,
         "images_per_s_c": n / t_c,
     }
+    summary["components"] = parts
+    summary["global_cam_share_of_t_b"] = parts["global_cam"] / t_b
+    summary["seed_steps_share_of_t_b"] = (
+        parts["load_image"] + parts["make_seed"] + parts["save_seed"]
+    ) / t_b
     summary["ratio_pass"] = bool(summary["ratio_b_a"] <= RATIO_GOAL)
     summary["overhead_pass"] = bool(summary["overhead_c_b"] <= OVERHEAD_GOAL)
     machine["load_avg_end"] = list(os.getloadavg())

@@ -35,17 +35,10 @@ from .datasets.show import colourise
 from .errors import DataError
 
 __all__ = [
-    "draw_seed_curves",
-    "global_cam_frame",
-    "logit_gradient",
-    "plot_cam_overlays",
-    "plot_class_constants",
-    "plot_global_cam",
-    "plot_gradient_curves",
-    "plot_seed_curves",
-    "save_class_constants",
-    "seed_curve_frame",
-]
+    "draw_seed_curves", "global_cam_frame", "logit_gradient", "plot_cam_overlays",
+    "plot_class_constants", "plot_global_cam", "plot_gradient_curves", "plot_seed_curves",
+    "save_class_constants", "seed_curve_frame",
+]  # fmt: skip
 
 CURVE_COLUMNS = ("threshold", "mIoU")
 
@@ -179,14 +172,13 @@ def global_cam_frame(
     k = np.asarray(global_cam["all"]).shape[0]
     if len(class_names) != k:
         raise ValueError(f"class_names has {len(class_names)} names, the Global CAM has {k}")
-    rows = []
+    counts = np.asarray(global_cam["counts"], np.int64)
+    parts = []
     for agg in ("all", "by_class"):
-        means = np.asarray(global_cam[agg], np.float64).mean(axis=(1, 2))
-        for z, name in enumerate(class_names):
-            m = float(means[z])
-            count = int(global_cam["counts"][z])
-            rows.append(dict(aggregation=agg, M=m, c=gamma * m, count=count, **{"class": name}))
-    return pd.DataFrame(rows, columns=["class", "aggregation", "M", "c", "count"])
+        m = np.asarray(global_cam[agg], np.float64).mean(axis=(1, 2))
+        cols = {"class": list(class_names), "aggregation": agg, "M": m, "c": gamma * m}
+        parts.append(pd.DataFrame({**cols, "count": counts}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def plot_global_cam(
@@ -229,18 +221,13 @@ def plot_global_cam(
 
 
 def plot_class_constants(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Bar plot of ``M_z`` per class, one hue per aggregation (paper Fig. 7).
-
-    Args:
-        frame: From :func:`global_cam_frame`.
-        ax: Axes to draw on; default: a new figure's.
-    """
+    """Bar plot of ``M_z`` per class of a :func:`global_cam_frame`, hue = aggregation (Fig. 7)."""
     if ax is None:
-        ax = _figure(figsize=(max(5.0, 0.45 * frame["class"].nunique() + 2), 3.6)).subplots()
+        ax = _figure(figsize=(max(6.5, 0.45 * frame["class"].nunique() + 3), 3.6)).subplots()
     sns.barplot(data=frame, x="class", y="M", hue="aggregation", ax=ax)
     ax.set_xlabel("")
     ax.set_ylabel(r"$M_z$ = spatial mean of $G_z$")
-    ax.set_title("Per-class Global CAM constants (C2AM logit scale / $\\gamma$)")
+    ax.set_title(r"Global CAM means (C2AM logit scale $c_z = \gamma M_z$)")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title="aggregation")
     ax.tick_params(axis="x", labelrotation=45)
     for label in ax.get_xticklabels():
@@ -275,12 +262,9 @@ def plot_gradient_curves(
     out: str | os.PathLike,
     s_range: tuple[float, float] = (-10, 10),
 ) -> Path:
-    """``dL/ds`` against the raw logit ``s`` for each logit scale ``c`` (paper Figs. 4/8).
+    """``dL/ds`` against the raw logit ``s`` over ``s_range`` per logit scale (paper Figs. 4/8).
 
-    Args:
-        constants: ``{legend label: c}``, e.g. ``{'CAM (c=1)': 1.0, 'CAM+Constant (c=0.2)': 0.2}``.
-        out: PNG path.
-        s_range: Range of ``s`` shown.
+    ``constants`` maps legend labels to ``c``, e.g. ``{'CAM (c=1)': 1.0, 'CAM+Constant': 0.2}``.
     """
     s = np.linspace(float(s_range[0]), float(s_range[1]), 401)
     parts = [
@@ -334,23 +318,15 @@ def draw_seed_curves(frame: pd.DataFrame, ax: Axes | None = None, fixed: float =
     """mIoU against background threshold per ``method``, best points marked, ``fixed`` dashed."""
     if ax is None:
         ax = _figure(figsize=(6.5, 4.2)).subplots()
-    frame = frame.sort_values("threshold", kind="stable")
-    best = frame.loc[frame.groupby("method", sort=False)["mIoU"].idxmax()]
+    best = frame.loc[frame.groupby("method", sort=False)["mIoU"].idxmax()]  # dict order kept
     labels = {
         b.method: f"{b.method} (best {b.mIoU:.3f} @ {b.threshold:.2f})"
         for b in best.itertuples(index=False)
     }
-    frame = frame.assign(legend=frame["method"].map(labels))
+    frame = frame.assign(legend=frame["method"].map(labels)).sort_values("threshold")
     palette = dict(zip(labels.values(), sns.color_palette(n_colors=len(labels)), strict=True))
-    sns.lineplot(
-        data=frame,
-        x="threshold",
-        y="mIoU",
-        hue="legend",
-        hue_order=list(palette),
-        palette=palette,
-        ax=ax,
-    )
+    style = dict(hue="legend", hue_order=list(palette), palette=palette, errorbar=None)
+    sns.lineplot(data=frame, x="threshold", y="mIoU", ax=ax, **style)
     for b in best.itertuples(index=False):
         ax.plot(b.threshold, b.mIoU, "o", color=palette[labels[b.method]], ms=7, mec="black")
     ax.axvline(fixed, ls="--", color="grey", label=f"fixed t={fixed:g}")

@@ -51,6 +51,23 @@ PROFILE_OPTIONS = {
 }
 FINETUNE_EPOCHS = {"smoke": 1}
 GLOBAL_CAM_SIZE = 128
+IRN_CONFIGS = {
+    "default": "irn/irn_r18lite_3e_synthvoc-128.py",
+    "smoke": "irn/irn_r18lite_3e_synthvoc-128.py",
+    "paper": "irn/irn_r50_3e_voc12aug-512.py",
+}
+IRN_PROFILE_OPTIONS = {
+    "smoke": {
+        "train_cfg.max_epochs": 1,
+        "train_dataloader.num_workers": 0,
+        "train_dataloader.persistent_workers": False,
+        "train_dataloader.batch_size": 8,
+    },
+    "default": {},
+    "paper": {},
+}
+# IRN's reference thresholds (run_sample.py); the paper's C2AM run used 0.38 / 0.10 / 0.21.
+IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 
 
 def _sha256(path: Path) -> str:
@@ -100,22 +117,23 @@ def _write_stage(stage_dir: Path, key: str, **info) -> None:
     os.replace(tmp, stage_dir / "stage.json")
 
 
-def _train_stage(name, config, options, stage_dir, data_key, inputs=()) -> dict:
+def _train_stage(name, config, options, stage_dir, data_key, inputs=(), weights_name=None) -> dict:
     from .train import METRICS_FILE, WEIGHTS_FILE, load_config, train
 
+    weights_name = weights_name or WEIGHTS_FILE
     # One Runner per stage in this process: each needs its own visualizer instance name.
     options = {**options, "visualizer.name": f"visualizer-{name}"}
     cfg = load_config(CONFIG_ROOT / config, options, stage_dir)
     # log_level only changes what is printed, not the run: keep it out of the key.
     shown = cfg.pretty_text.replace(f"log_level = '{cfg.get('log_level')}'", "")
     key = _stage_key(shown, data_key, *(_sha256(Path(p)) for p in inputs))
-    if _check_stage(stage_dir, key, WEIGHTS_FILE):
-        logger.info("%s: reusing the finished classifier in %s", name, stage_dir)
+    if _check_stage(stage_dir, key, weights_name):
+        logger.info("%s: reusing the finished run in %s", name, stage_dir)
         return json.loads((stage_dir / METRICS_FILE).read_text())
     resume = (stage_dir / "last_checkpoint").is_file()
     _write_stage(stage_dir, key, stage="classifier", method=name, config=config)
     logger.info("%s: training %s%s", name, config, " (resuming)" if resume else "")
-    return train(cfg, resume=resume)
+    return train(cfg, resume=resume, weights_name=weights_name)
 
 
 def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool) -> dict:
@@ -136,6 +154,46 @@ def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool
     return {"seeds": summary, "seed_eval": metrics}
 
 
+def _irn_stages(method, run_dir, data_root, data_key, profile, backbone_ckpt, progress) -> dict:
+    """IR labels -> boundary net -> boundary maps -> random walk -> pseudo-masks -> metrics."""
+    from . import irn_stage
+    from .ir_labels import make_ir_labels
+
+    t = IRN_THRESHOLDS
+    timings = {}
+    t0 = time.perf_counter()
+    if not (run_dir / "ir_labels").is_dir():
+        make_ir_labels(data_root, run_dir / "cams", run_dir, split="train_aug",
+                       conf_fg=t["conf_fg"], conf_bg=t["conf_bg"], progress=progress)  # fmt: skip
+    timings["ir_labels_seconds"] = round(time.perf_counter() - t0, 1)
+    irn_dir = run_dir / "irn"
+    opts = {
+        "train_dataloader.dataset.data_root": str(data_root),
+        "train_dataloader.dataset.data_prefix.seg_map_path": str((run_dir / "ir_labels").resolve()),
+        "model.backbone_checkpoint": str(backbone_ckpt),
+        **IRN_PROFILE_OPTIONS[profile],
+    }
+    if profile != "paper":
+        opts["log_level"] = "WARNING"
+    t0 = time.perf_counter()
+    _train_stage(f"{method}/irn", IRN_CONFIGS[profile], opts, irn_dir, data_key,
+                 inputs=[run_dir / "ir_labels.json", backbone_ckpt],
+                 weights_name=irn_stage.WEIGHTS_FILE)  # fmt: skip
+    timings["boundary_train_seconds"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
+    if not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir():
+        irn_stage.make_boundaries(irn_dir, data_root, irn_dir, progress=progress)
+    timings["boundary_maps_seconds"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
+    if not (irn_dir / irn_stage.PSEUDO_DIR).is_dir():
+        irn_stage.make_pseudo_masks(run_dir / "cams", irn_dir / irn_stage.BOUNDARY_DIR, data_root,
+                                    irn_dir, sem_seg_bg=t["sem_seg_bg"],
+                                    progress=progress)  # fmt: skip
+    timings["random_walk_seconds"] = round(time.perf_counter() - t0, 1)
+    metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
+    return {"metrics": metrics, "timings": timings}
+
+
 def compare_cam_stage(
     data_root: str | os.PathLike,
     work_dir: str | os.PathLike,
@@ -144,6 +202,7 @@ def compare_cam_stage(
     methods: tuple[str, ...] = METHODS,
     progress: bool = True,
     verbose: bool = False,
+    irn: bool = True,
 ) -> list[dict]:
     """Train and evaluate the CAM stage of every method; one row of results per method.
 
@@ -192,6 +251,10 @@ def compare_cam_stage(
         seeds = _seed_stage(run_dir, data_root, global_cam=method == "cam", progress=progress)
         t2 = time.perf_counter()
         ev = seeds["seed_eval"]
+        masks = None
+        if irn and method in methods:
+            masks = _irn_stages(method, run_dir, data_root, data_key, profile,
+                                base_dir / "classifier.pth", progress)  # fmt: skip
         if method in methods:
             rows.append({
                 "method": method,
@@ -208,4 +271,11 @@ def compare_cam_stage(
                 "seed_and_eval_seconds_this_run": round(t2 - t1, 1),
                 "run_dir": str(run_dir),
             })  # fmt: skip
+            if masks is not None:
+                m = masks["metrics"]
+                rows[-1].update(
+                    mask_mIoU=m["mIoU"], sem_seg_bg=m["sem_seg_bg"],
+                    mask_mIoU_best=m["best_miou"], best_sem_seg_bg=m["best_sem_seg_bg"],
+                    **masks["timings"],
+                )  # fmt: skip
     return rows

@@ -47,8 +47,68 @@ def write_cam_report(rows: list[dict], out_dir: str | os.PathLike, *, data_root)
         table.to_markdown(index=False, floatfmt=".4f"),
         "",
     ]
+    md += _cam_figures(rows, out_dir, data_root)
+    if "mask_mIoU" in frame:
+        md += [
+            "## Pseudo-masks (IRN: IR labels + boundary net + random walk)",
+            "",
+            "Evaluated on split `train` (255 in a pseudo-mask counts as background, as IRN's "
+            "eval_sem_seg).",
+            "",
+            frame[list(MASK_COLUMNS)]
+            .rename(columns=MASK_COLUMNS)
+            .to_markdown(index=False, floatfmt=".4f"),
+            "",
+        ]
     _atomic_text(out_dir / "README.md", "\n".join(md))
     return out_dir
+
+
+MASK_COLUMNS = {
+    "label": "method",
+    "seed_mIoU_best": "seed mIoU best",
+    "mask_mIoU": "pseudo-mask mIoU",
+    "sem_seg_bg": "sem_seg_bg",
+    "mask_mIoU_best": "pseudo-mask mIoU best",
+    "best_sem_seg_bg": "best sem_seg_bg",
+}
+
+
+def _cam_figures(rows: list[dict], out_dir: Path, data_root) -> list[str]:
+    """Draw the CAM-stage figures; return the Markdown lines that show them."""
+    from . import cam_figures
+    from .cams import load_global_cam
+    from .datasets import voc
+
+    runs = {r["label"]: Path(r["run_dir"]) for r in rows}
+    names = voc.open_tree(data_root).class_names
+    lines = ["## Figures", ""]
+    cam_figures.plot_seed_curves(
+        {k: v / "seed_eval" / "curve.csv" for k, v in runs.items()}, out_dir / "seed_curves.png"
+    )
+    lines.append("Seed mIoU against the background threshold: ![](seed_curves.png)")
+    cam_figures.plot_cam_overlays(
+        data_root, {k: v / "cams" for k, v in runs.items()}, out_dir / "cam_overlays.png"
+    )
+    lines.append("CAMs of each method on the same images: ![](cam_overlays.png)")
+    base = next((Path(r["run_dir"]) for r in rows if r["method"] == "cam"), None)
+    gpath = base / "global_cam.npz" if base is not None else None
+    if gpath is not None and gpath.is_file():
+        cam_figures.plot_global_cam(gpath, names, out_dir / "global_cam.png")
+        cam_figures.save_class_constants(gpath, names, out_dir / "class_constants.png")
+        g = load_global_cam(gpath)
+        constants = {"CAM (c = 1)": 1.0, "CAM+Constant (c = 0.2)": 0.2}
+        means = g["all"].reshape(len(names), -1).mean(1)
+        for i in (int(means.argmax()), int(means.argmin())):
+            constants[f"C2AM {names[i]} (c = {means[i]:.3f})"] = float(means[i])
+        cam_figures.plot_gradient_curves(constants, out_dir / "gradients.png")
+        lines += [
+            "Global CAM G^all and G^cls per class (paper Fig. 10): ![](global_cam.png)",
+            "Per-class constants M_z = mean(G_z) (paper Fig. 7): ![](class_constants.png)",
+            "Logit gradients of Eq. 7/8 for the measured constants (G^all, gamma 1; "
+            "paper Fig. 4/8): ![](gradients.png)",
+        ]
+    return [*lines, ""]
 
 
 def _atomic_text(path: Path, text: str) -> None:

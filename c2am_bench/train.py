@@ -48,6 +48,8 @@ def _check_dataset_matches(cfg) -> None:
     """The head's class count must equal the dataset's (a silent mismatch trains garbage)."""
     from .datasets import voc
 
+    if "head" not in cfg.model:
+        return
     root = cfg.train_dataloader.dataset.get("data_root")
     tree = voc.open_tree(root)
     k = cfg.model.head.get("num_classes")
@@ -59,7 +61,7 @@ def _check_dataset_matches(cfg) -> None:
 
 
 def _check_c2am_inputs(cfg) -> None:
-    head = cfg.model.head
+    head = cfg.model.get("head", {})
     if head.get("type") == "C2AMHead" and head.get("global_cam") is None:
         raise ConfigError(
             "model.head.global_cam is not set: pass --cfg-options "
@@ -78,13 +80,16 @@ def _prepare_runtime(cfg, launcher: str) -> None:
         cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
 
 
-def train(cfg, *, resume: bool = False, launcher: str = "none") -> dict:
+def train(
+    cfg, *, resume: bool = False, launcher: str = "none", weights_name: str = WEIGHTS_FILE
+) -> dict:
     """Train ``cfg`` with mmengine's Runner, then validate and write the run's outputs.
 
     Args:
         cfg: an mmengine ``Config`` from :func:`load_config`.
         resume: continue from the last checkpoint in the work dir (mmengine ``resume=True``).
         launcher: ``'none'`` or ``'pytorch'`` (torchrun; gloo on CPU, NCCL on GPU).
+        weights_name: file name of the final plain ``state_dict`` in the work dir.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -106,9 +111,9 @@ def train(cfg, *, resume: bool = False, launcher: str = "none") -> dict:
         probe.unlink()
     except OSError as err:
         raise ConfigError(f"{work_dir}: work dir is not writable ({err.strerror})") from None
-    if not resume and (work_dir / WEIGHTS_FILE).exists():
+    if not resume and (work_dir / weights_name).exists():
         raise ConfigError(
-            f"{work_dir}: already holds a finished run ({WEIGHTS_FILE}); pass --resume to "
+            f"{work_dir}: already holds a finished run ({weights_name}); pass --resume to "
             "continue it or choose another --work-dir"
         )
     trust_work_dir(work_dir)
@@ -117,7 +122,7 @@ def train(cfg, *, resume: bool = False, launcher: str = "none") -> dict:
     try:
         runner = Runner.from_cfg(cfg)
         runner.train()
-        val = runner.val() or {}
+        val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
     except (FileNotFoundError, DataError, ConfigError):
         raise
     except KeyError as err:  # registry misses: "X is not in the mmseg::model registry"
@@ -132,7 +137,7 @@ def train(cfg, *, resume: bool = False, launcher: str = "none") -> dict:
     }
     if get_rank() == 0:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
-        _atomic_save(lambda p: torch.save(model.state_dict(), p), work_dir / WEIGHTS_FILE)
+        _atomic_save(lambda p: torch.save(model.state_dict(), p), work_dir / weights_name)
         _atomic_save(lambda p: cfg.dump(str(p)), work_dir / "config.py")
         text = json.dumps(metrics, indent=1) + "\n"
         _atomic_save(lambda p: Path(p).write_text(text), work_dir / METRICS_FILE)

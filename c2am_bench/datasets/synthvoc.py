@@ -68,6 +68,10 @@ class SynthConfig:
         part_size: radius of the discriminative part relative to the object's radius.
         class_imbalance: class k is drawn with weight (k + 1) ** -class_imbalance (VOC is skewed).
         object_scale: object radius range as a fraction of the image's short side.
+        shared_appearance: classes come in groups of this size that share fill texture and
+            colours (class i is in group i mod ceil(K / size)), so only the shape and the small
+            part tell them apart -- as fur tells a dog from a cat no better than a face does.
+            1 gives every class its own look.
         max_objects: at most this many objects per image (1..3 drawn, VOC-like).
         jpeg_quality: JPEG quality of ``JPEGImages``.
     """
@@ -85,6 +89,7 @@ class SynthConfig:
     part_size: float = 0.25
     class_imbalance: float = 0.6
     object_scale: tuple[float, float] = (0.2, 0.4)
+    shared_appearance: int = 2
     max_objects: int = 3
     jpeg_quality: int = 90
 
@@ -97,6 +102,8 @@ class SynthConfig:
             ("seed", 0 <= self.seed < 2**63, "must be a non-negative integer"),
             ("eval_fraction", 0 < self.eval_fraction <= 1, "must be in (0, 1]"),
             ("max_objects", 1 <= self.max_objects <= 6, "must be in 1..6"),
+            ("shared_appearance", 1 <= self.shared_appearance <= self.num_classes,
+             "must be in 1..num_classes"),
             ("jpeg_quality", 50 <= self.jpeg_quality <= 100, "must be in 50..100"),
             ("part_size", 0 <= self.part_size <= 0.6, "must be in [0, 0.6]"),
             ("class_imbalance", 0 <= self.class_imbalance <= 3, "must be in [0, 3]"),
@@ -164,7 +171,9 @@ def class_table(cfg: SynthConfig) -> list[ClassSpec]:
     specs = []
     for i in range(k):
         shape = draw.SHAPES[i % ns]
-        tex = draw.TEXTURES[(i + i // ns) % nt]
+        n_groups = -(-k // cfg.shared_appearance)
+        look = i % n_groups  # classes i, i + n_groups, ... share texture and colours
+        tex = draw.TEXTURES[(look + look // ns) % nt]
         # The part sits at the first candidate spot (rotating per class) that lies inside the shape.
         pos = next(
             p
@@ -175,15 +184,15 @@ def class_table(cfg: SynthConfig) -> list[ClassSpec]:
         partner = None
         if i < 2 * cfg.pairs:
             partner = i + 1 if i % 2 == 0 else i - 1
-        hue = i / k
+        hue = look / n_groups
         specs.append(
             ClassSpec(
                 index=i,
-                name=f"{tex}_{shape}",
+                name=f"{tex}_{shape}",  # unique: shapes differ within a group
                 shape=shape,
                 texture=tex,
                 colours=(_rgb(hue, 0.7, 0.85), _rgb(hue + 0.04, 0.55, 0.45)),
-                part_colour=_rgb(hue + 0.5, 1.0, 1.0),
+                part_colour=_rgb(hue + 0.5 + 0.13 * (i // n_groups), 1.0, 1.0),
                 part_position=pos,
                 context=draw.CONTEXTS[i % len(draw.CONTEXTS)],
                 partner=partner,

@@ -1,0 +1,251 @@
+"""IRN stage after the boundary network is trained: boundary maps, random walk, pseudo-masks.
+
+Per image (algorithms.md b.7): the flip-averaged boundary map at stride 4 is saved as
+``boundary/<id>.npz`` so walks can be re-run without the network; the walk propagates the seed's
+stride-4 ``cam`` and its scores are saved as ``rw/<id>.npz`` (float16), so a ``sem_seg_bg`` sweep
+needs no new walk; the pseudo-mask is ``pseudo_masks/<id>.png`` (VOC palette).
+Every output folder is written into a temp folder and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "boundary_net.pth"
+BOUNDARY_DIR, RW_DIR, PSEUDO_DIR = "boundary", "rw", "pseudo_masks"
+
+
+def _atomic_dir(final: Path, fill: Callable[[Path], None]) -> None:
+    """Run ``fill(tmp)`` on a temp dir beside ``final`` and rename it to ``final`` when done."""
+    if final.exists():
+        raise ConfigError(f"{final}: already exists; remove it to recompute")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        fill(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_boundary_net(run_dir: str | os.PathLike, device: str | None = None):
+    """Rebuild a trained boundary net from ``config.py`` + ``boundary_net.pth`` (eval mode)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from . import models  # noqa: F401 - registers BoundaryNet
+    from .checkpoints import load_into
+
+    run_dir = Path(run_dir)
+    cfg_path, weights = run_dir / "config.py", run_dir / WEIGHTS_FILE
+    for path in (cfg_path, weights):
+        if not path.is_file():
+            raise ConfigError(f"{path}: not found; is {run_dir} a finished boundary-net run?")
+    cfg = Config.fromfile(str(cfg_path))
+    init_default_scope("mmseg")
+    model = MODELS.build({**cfg.model, "backbone_checkpoint": None})
+    load_into(model, weights, strict=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), cfg
+
+
+def make_boundaries(
+    run_dir, data_root, out_dir, *, split: str = "train_aug", batch_size: int = 8,
+    progress: bool = True,
+) -> dict:  # fmt: skip
+    """Write ``out_dir/boundary/<id>.npz`` (key ``boundary``, (ceil(H/4), ceil(W/4)) float16)."""
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from .datasets import voc
+
+    model, cfg = load_boundary_net(run_dir)
+    pre = cfg.model.data_preprocessor
+    mean = torch.tensor(pre.mean).view(3, 1, 1)
+    std = torch.tensor(pre.std).view(3, 1, 1)
+    tree = voc.open_tree(data_root)
+    ids = tree.read_split(split)
+    by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for id_ in ids:
+        with Image.open(tree.image_path(id_)) as im:
+            by_size[im.size].append(id_)
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+
+    def fill(tmp: Path) -> None:
+        bar = tqdm(total=len(ids), desc=f"boundary {split}", unit="img", disable=not progress)
+        for group in by_size.values():
+            for j in range(0, len(group), batch_size):
+                batch = group[j : j + batch_size]
+                rgbs = [voc.load_image(tree.image_path(i)) for i in batch]
+                x = torch.stack(
+                    [(torch.as_tensor(np.array(r)).permute(2, 0, 1).float() - mean) / std
+                     for r in rgbs]
+                )  # fmt: skip
+                # Pad right/bottom to a multiple of 16 (IRN pads to 512) and crop back.
+                h, w = x.shape[-2:]
+                ph, pw = -h % 16, -w % 16
+                with torch.no_grad():
+                    bmap = model.boundary(torch.nn.functional.pad(x, (0, pw, 0, ph)).to(device))
+                bmap = bmap[:, : -(-h // 4), : -(-w // 4)].cpu().numpy()
+                for id_, m in zip(batch, bmap, strict=True):
+                    _save_npz(tmp / f"{id_}.npz", boundary=m.astype(np.float16))
+                bar.update(len(batch))
+        bar.close()
+
+    _atomic_dir(Path(out_dir) / BOUNDARY_DIR, fill)
+    return {"n_images": len(ids), "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _load_boundary(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(path, "no boundary map; run the boundary stage for this image")
+    with np.load(path) as z:
+        b = z["boundary"].astype(np.float32)
+    if not np.isfinite(b).all():
+        raise DataError(path, "boundary map has NaN/Inf values")
+    return b
+
+
+def make_pseudo_masks(
+    cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug", beta: float = 10,
+    exp_times: int = 8, radius: int = 5, sem_seg_bg: float = 0.25, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Random walk of every seed over its boundary map; ``rw/`` scores and ``pseudo_masks/``."""
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from . import random_walk
+    from .cams import load_seed
+    from .datasets import voc
+    from .datasets.voc_meta import flat_palette
+
+    if not 0.0 <= sem_seg_bg <= 1.0:
+        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
+    if beta <= 0 or exp_times < 0:
+        raise ConfigError(f"beta={beta}, exp_times={exp_times}: need beta > 0, exp_times >= 0")
+    tree = voc.open_tree(data_root)
+    ids = tree.read_split(split)
+    cams_dir, boundary_dir, out_dir = Path(cams_dir), Path(boundary_dir), Path(out_dir)
+    palette = flat_palette()
+    start = time.perf_counter()
+    walk_seconds = 0.0
+
+    def fill_rw(tmp_rw: Path) -> None:
+        nonlocal walk_seconds
+        tmp_pm = Path(tempfile.mkdtemp(prefix=f".{PSEUDO_DIR}.tmp-", dir=out_dir))
+        try:
+            for id_ in tqdm(ids, desc=f"random walk {split}", unit="img", disable=not progress):
+                seed = load_seed(cams_dir / f"{id_}.npz")
+                boundary = _load_boundary(boundary_dir / f"{id_}.npz")
+                cam = seed["cam"]
+                if cam.shape[1:] != boundary.shape:
+                    raise DataError(
+                        cams_dir / f"{id_}.npz",
+                        f"seed cam {cam.shape[1:]} != boundary {boundary.shape}",
+                    )
+                t0 = time.perf_counter()
+                scores = random_walk.propagate(
+                    torch.from_numpy(cam), torch.from_numpy(boundary), beta=beta,
+                    exp_times=exp_times, radius=radius,
+                ).numpy()  # fmt: skip
+                walk_seconds += time.perf_counter() - t0
+                _save_npz(tmp_rw / f"{id_}.npz", keys=seed["keys"],
+                          scores=scores.astype(np.float16))  # fmt: skip
+                h, w = seed["high_res"].shape[1:]
+                mask = random_walk.pseudo_mask(scores, seed["keys"], (h, w), sem_seg_bg)
+                img = Image.fromarray(mask.astype(np.uint8), mode="P")
+                img.putpalette(palette)
+                img.save(tmp_pm / f"{id_}.png")
+            if (out_dir / PSEUDO_DIR).exists():
+                raise ConfigError(f"{out_dir / PSEUDO_DIR}: already exists")
+            os.replace(tmp_pm, out_dir / PSEUDO_DIR)
+        except BaseException:
+            shutil.rmtree(tmp_pm, ignore_errors=True)
+            raise
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / PSEUDO_DIR).exists():
+        raise ConfigError(f"{out_dir / PSEUDO_DIR}: already exists; remove it to recompute")
+    _atomic_dir(out_dir / RW_DIR, fill_rw)
+    summary = {
+        "n_images": len(ids), "beta": beta, "exp_times": exp_times, "radius": radius,
+        "sem_seg_bg": sem_seg_bg, "seconds": round(time.perf_counter() - start, 2),
+        "walk_seconds": round(walk_seconds, 2),
+    }  # fmt: skip
+    (out_dir / "pseudo_masks.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def evaluate_pseudo_masks(
+    out_dir, data_root, *, split: str = "train", sem_seg_bg: float = 0.25,
+    sweep: Sequence[float] | None = None,
+) -> dict:  # fmt: skip
+    """Pseudo-mask mIoU on ``split`` (c.2) and the curve over ``sem_seg_bg`` from ``rw/`` scores.
+
+    Writes ``out_dir/mask_eval/metrics.json`` and ``curve.csv``.
+    """
+    import torch
+
+    from . import random_walk
+    from .datasets import voc
+    from .evaluation import DEFAULT_THRESHOLDS, ThresholdCurve, evaluate_label_maps
+
+    out_dir = Path(out_dir)
+    tree = voc.open_tree(data_root)
+    ids = tree.read_split(split)
+    pairs = []
+    thresholds = np.asarray(sweep if sweep is not None else DEFAULT_THRESHOLDS)
+    if not np.isclose(thresholds, sem_seg_bg).any():
+        thresholds = np.sort(np.append(thresholds, sem_seg_bg))
+    curve = ThresholdCurve(tree.num_classes, thresholds=thresholds)
+    from PIL import Image
+
+    for id_ in ids:
+        mask_path = tree.mask_path(id_)
+        if mask_path is None:
+            raise DataError(tree.image_path(id_), f"no ground-truth mask to evaluate {split}")
+        gt = voc.load_mask(mask_path, tree.num_classes)
+        with Image.open(out_dir / PSEUDO_DIR / f"{id_}.png") as im:
+            pairs.append((np.array(im), gt))
+        with np.load(out_dir / RW_DIR / f"{id_}.npz") as z:
+            keys, scores = z["keys"], z["scores"].astype(np.float32)
+        norm = random_walk.upsample_normalised(torch.from_numpy(scores), gt.shape)
+        curve.add(norm, keys, gt)
+    metrics = evaluate_label_maps(pairs, tree.num_classes, tree.class_names)
+    sweep_metrics = curve.metrics(fixed=None, class_names=tree.class_names)
+    metrics.update(
+        split=split, sem_seg_bg=sem_seg_bg,
+        best_sem_seg_bg=sweep_metrics["best_threshold"], best_miou=sweep_metrics["best_miou"],
+    )  # fmt: skip
+    eval_dir = out_dir / "mask_eval"
+    eval_dir.mkdir(exist_ok=True)
+    curve.curve_frame().rename(columns={"threshold": "sem_seg_bg"}).to_csv(
+        eval_dir / "curve.csv", index=False
+    )
+    (eval_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    return metrics
