@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: setup compare compare-smoke test test-fast lint format data-show clean-venv
+.PHONY: setup compare compare-smoke test test-fast lint format data-show bench clean-venv
 
 setup:
 	@bash scripts/setup_venv.sh
@@ -27,6 +27,12 @@ lint: setup
 
 format: setup
 	$(PY) -m ruff format c2am_bench tests
+
+# Every benchmark; each rewrites its section of benchmarks/README.md with the figures measured.
+bench: setup
+	$(PY) benchmarks/bench_seeds.py
+	@for b in benchmarks/bench_random_walk.py benchmarks/bench_crf.py; do \
+	  if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 data-show: setup
 	$(PY) -m c2am_bench.cli data show data/synthvoc-default $(ARGS)

@@ -117,23 +117,23 @@ def _write_stage(stage_dir: Path, key: str, **info) -> None:
     os.replace(tmp, stage_dir / "stage.json")
 
 
-def _train_stage(name, config, options, stage_dir, data_key, inputs=(), weights_name=None) -> dict:
+def _train_stage(
+    name, config, options, stage_dir, data_key, inputs=(), weights_name=None, verbose=False
+) -> dict:
     from .train import METRICS_FILE, WEIGHTS_FILE, load_config, train
 
     weights_name = weights_name or WEIGHTS_FILE
     # One Runner per stage in this process: each needs its own visualizer instance name.
     options = {**options, "visualizer.name": f"visualizer-{name}"}
     cfg = load_config(CONFIG_ROOT / config, options, stage_dir)
-    # log_level only changes what is printed, not the run: keep it out of the key.
-    shown = cfg.pretty_text.replace(f"log_level = '{cfg.get('log_level')}'", "")
-    key = _stage_key(shown, data_key, *(_sha256(Path(p)) for p in inputs))
+    key = _stage_key(cfg.pretty_text, data_key, *(_sha256(Path(p)) for p in inputs))
     if _check_stage(stage_dir, key, weights_name):
         logger.info("%s: reusing the finished run in %s", name, stage_dir)
         return json.loads((stage_dir / METRICS_FILE).read_text())
     resume = (stage_dir / "last_checkpoint").is_file()
     _write_stage(stage_dir, key, stage="classifier", method=name, config=config)
     logger.info("%s: training %s%s", name, config, " (resuming)" if resume else "")
-    return train(cfg, resume=resume, weights_name=weights_name)
+    return train(cfg, resume=resume, weights_name=weights_name, quiet_console=not verbose)
 
 
 def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool) -> dict:
@@ -154,7 +154,9 @@ def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool
     return {"seeds": summary, "seed_eval": metrics}
 
 
-def _irn_stages(method, run_dir, data_root, data_key, profile, backbone_ckpt, progress) -> dict:
+def _irn_stages(
+    method, run_dir, data_root, data_key, profile, backbone_ckpt, progress, verbose=False
+) -> dict:
     """IR labels -> boundary net -> boundary maps -> random walk -> pseudo-masks -> metrics."""
     from . import irn_stage
     from .ir_labels import make_ir_labels
@@ -173,12 +175,10 @@ def _irn_stages(method, run_dir, data_root, data_key, profile, backbone_ckpt, pr
         "model.backbone_checkpoint": str(backbone_ckpt),
         **IRN_PROFILE_OPTIONS[profile],
     }
-    if profile != "paper":
-        opts["log_level"] = "WARNING"
     t0 = time.perf_counter()
     _train_stage(f"{method}/irn", IRN_CONFIGS[profile], opts, irn_dir, data_key,
                  inputs=[run_dir / "ir_labels.json", backbone_ckpt],
-                 weights_name=irn_stage.WEIGHTS_FILE)  # fmt: skip
+                 weights_name=irn_stage.WEIGHTS_FILE, verbose=verbose)  # fmt: skip
     timings["boundary_train_seconds"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     if not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir():
@@ -225,8 +225,6 @@ def compare_cam_stage(
         "model.head.num_classes": tree.num_classes,
         **PROFILE_OPTIONS[profile],
     }
-    if not verbose:  # mmengine's console log (config dump, every 10 iterations) -> file only
-        base["log_level"] = "WARNING"
     finetune = dict(base)
     if profile in FINETUNE_EPOCHS:
         finetune["train_cfg.max_epochs"] = FINETUNE_EPOCHS[profile]
@@ -239,14 +237,18 @@ def compare_cam_stage(
         run_dirs[method] = run_dir
         t0 = time.perf_counter()
         if method == "cam":
-            train_metrics = _train_stage(method, configs[method], base, run_dir, data_key)
+            train_metrics = _train_stage(
+                method, configs[method], base, run_dir, data_key, verbose=verbose
+            )
         else:
             opts = {**finetune, "load_from": str(base_dir / "classifier.pth")}
             inputs = [base_dir / "classifier.pth"]
             if method == "c2am":
                 opts["model.head.global_cam"] = str(base_dir / "global_cam.npz")
                 inputs.append(base_dir / "global_cam.npz")
-            train_metrics = _train_stage(method, configs[method], opts, run_dir, data_key, inputs)
+            train_metrics = _train_stage(
+                method, configs[method], opts, run_dir, data_key, inputs, verbose=verbose
+            )
         t1 = time.perf_counter()
         seeds = _seed_stage(run_dir, data_root, global_cam=method == "cam", progress=progress)
         t2 = time.perf_counter()
@@ -254,7 +256,7 @@ def compare_cam_stage(
         masks = None
         if irn and method in methods:
             masks = _irn_stages(method, run_dir, data_root, data_key, profile,
-                                base_dir / "classifier.pth", progress)  # fmt: skip
+                                base_dir / "classifier.pth", progress, verbose)  # fmt: skip
         if method in methods:
             rows.append({
                 "method": method,

@@ -81,7 +81,12 @@ def _prepare_runtime(cfg, launcher: str) -> None:
 
 
 def train(
-    cfg, *, resume: bool = False, launcher: str = "none", weights_name: str = WEIGHTS_FILE
+    cfg,
+    *,
+    resume: bool = False,
+    launcher: str = "none",
+    weights_name: str = WEIGHTS_FILE,
+    quiet_console: bool = False,
 ) -> dict:
     """Train ``cfg`` with mmengine's Runner, then validate and write the run's outputs.
 
@@ -90,6 +95,8 @@ def train(
         resume: continue from the last checkpoint in the work dir (mmengine ``resume=True``).
         launcher: ``'none'`` or ``'pytorch'`` (torchrun; gloo on CPU, NCCL on GPU).
         weights_name: file name of the final plain ``state_dict`` in the work dir.
+        quiet_console: print only warnings of mmengine's log on the console (the log file in
+            the work dir keeps everything).
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -121,6 +128,10 @@ def train(
     start = time.perf_counter()
     try:
         runner = Runner.from_cfg(cfg)
+        if quiet_console:
+            for handler in runner.logger.handlers:
+                if type(handler) is logging.StreamHandler:
+                    handler.setLevel(logging.WARNING)
         runner.train()
         val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
     except (FileNotFoundError, DataError, ConfigError):

@@ -103,3 +103,29 @@ def test_cli_train_resume_continues(smoke_data, tmp_path, capsys):
     assert main(["cam", "train", cfg, "--work-dir", str(work), "--resume", "--cfg-options", *opts,
                  "train_cfg.max_epochs=2"]) == 0  # fmt: skip
     assert json.loads((work / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_irn_outputs_for_every_method(compared, smoke_data):
+    from PIL import Image
+
+    work, rows = compared
+    tree = voc.open_tree(smoke_data)
+    ids = tree.read_split("train_aug")
+    for r in rows:
+        run = work / r["method"]
+        assert 0.0 <= r["mask_mIoU"] <= 1.0 and r["mask_mIoU_best"] >= r["mask_mIoU"] - 1e-12
+        assert sorted(p.stem for p in (run / "ir_labels").glob("*.png")) == sorted(ids)
+        for id_ in ids[:5]:
+            h, w = voc.load_image(tree.image_path(id_)).shape[:2]
+            mask = np.array(Image.open(run / "irn" / "pseudo_masks" / f"{id_}.png"))
+            assert mask.shape == (h, w)
+            assert set(np.unique(mask)) <= {0, *range(1, tree.num_classes + 1)}
+            with np.load(run / "irn" / "rw" / f"{id_}.npz") as z:
+                assert z["scores"].dtype == np.float16
+                assert z["scores"].shape[1:] == (math.ceil(h / 4), math.ceil(w / 4))
+            with np.load(run / "irn" / "boundary" / f"{id_}.npz") as z:
+                b = z["boundary"].astype(np.float32)
+                assert b.shape == (math.ceil(h / 4), math.ceil(w / 4))
+                assert b.min() >= 0 and b.max() <= 1
+        metrics = json.loads((run / "irn" / "mask_eval" / "metrics.json").read_text())
+        assert metrics["mIoU"] == r["mask_mIoU"]

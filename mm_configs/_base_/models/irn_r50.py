@@ -4,7 +4,7 @@ model = dict(
     type='BoundaryNet',
     data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-                           seg_pad_val=255),
+                           seg_pad_val=255, size_divisor=16),
     backbone=dict(type='ResNet', depth=50, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 1),
                   out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN', requires_grad=False),
                   norm_eval=True, style='pytorch', init_cfg=None),
