@@ -223,6 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
     ceval.add_argument("--fixed-threshold", type=_probability, default=0.15)
     ceval.set_defaults(func=cmd_cam_eval)
 
+    irn = sub.add_parser("irn", help="IRN stage: IR labels, boundary net, random walk, masks")
+    isub = irn.add_subparsers(dest="irn_command", required=True, metavar="SUBCOMMAND")
+    ilab = isub.add_parser("labels", help="IR labels (dense CRF) from a run's seeds")
+    ilab.add_argument("run", type=Path, help="folder holding cams/ and seeds.json")
+    ilab.add_argument("--data", type=Path, default=None, help="default: from seeds.json")
+    ilab.add_argument("--split", default="train_aug")
+    ilab.add_argument("--conf-fg", type=_probability, default=0.30)
+    ilab.add_argument("--conf-bg", type=_probability, default=0.05)
+    ilab.add_argument("--workers", type=_positive_int, default=None)
+    ilab.set_defaults(func=cmd_irn_labels)
+    itrain = isub.add_parser("train", help="train the boundary network (mm_configs/irn/...)")
+    _add_run_options(itrain)
+    itrain.set_defaults(func=cmd_irn_train)
+    imasks = isub.add_parser("masks", help="boundary maps, random walk, pseudo-masks, metrics")
+    imasks.add_argument("irn_run", type=Path, help="a finished `irn train` work dir")
+    imasks.add_argument("--cams", type=Path, required=True, help="the seeds' cams/ folder")
+    imasks.add_argument("--data", type=Path, required=True)
+    imasks.add_argument("--split", default="train_aug")
+    imasks.add_argument("--beta", type=float, default=10.0)
+    imasks.add_argument("--exp-times", type=_non_negative_int, default=8)
+    imasks.add_argument("--sem-seg-bg", type=_probability, default=0.25)
+    imasks.add_argument("--eval-split", default="train")
+    imasks.set_defaults(func=cmd_irn_masks)
+
     env = sub.add_parser("env", help="print library versions and what this machine can run")
     env.set_defaults(func=cmd_env)
     return parser
@@ -367,6 +391,64 @@ def cmd_cam_eval(args: argparse.Namespace) -> int:
         f"seed mIoU on {args.split}: {m['miou_at_fixed']:.4f} at t={m['fixed_threshold']}, "
         f"best {m['best_miou']:.4f} at t={m['best_threshold']} "
         f"({args.run / 'seed_eval' / 'metrics.json'})"
+    )
+    return 0
+
+
+def _data_from_seeds(run: Path, data: Path | None) -> Path:
+    if data is not None:
+        return data
+    meta = run / "seeds.json"
+    if not meta.is_file():
+        raise C2AMError(f"{meta}: not found; pass --data")
+    return Path(json.loads(meta.read_text())["data_root"])
+
+
+def cmd_irn_labels(args: argparse.Namespace) -> int:
+    from .ir_labels import ir_label_quality, make_ir_labels
+
+    data = _data_from_seeds(args.run, args.data)
+    s = make_ir_labels(data, args.run / "cams", args.run, split=args.split, conf_fg=args.conf_fg,
+                       conf_bg=args.conf_bg, workers=args.workers,
+                       progress=_progress_enabled(args))  # fmt: skip
+    print(f"wrote {s['n_images']} IR labels to {args.run / 'ir_labels'} in {s['seconds']:.1f}s")
+    if args.split == "train_aug":
+        q = ir_label_quality(data, args.run / "ir_labels", split="train")
+        print("on train: " + ", ".join(f"{k} {v:.3f}" for k, v in q.items()
+                                       if isinstance(v, float)))  # fmt: skip
+    return 0
+
+
+def cmd_irn_train(args: argparse.Namespace) -> int:
+    from .irn_stage import WEIGHTS_FILE
+    from .train import load_config, train
+
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    if not cfg.train_dataloader.dataset.data_prefix.get("seg_map_path"):
+        raise C2AMError("train_dataloader.dataset.data_prefix.seg_map_path is not set: pass "
+                        "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
+                        "<run>/ir_labels")  # fmt: skip
+    metrics = train(cfg, resume=args.resume, launcher=args.launcher, weights_name=WEIGHTS_FILE)
+    print(f"trained {args.config.name} -> {cfg.work_dir} in {metrics['train_seconds']:.0f}s")
+    return 0
+
+
+def cmd_irn_masks(args: argparse.Namespace) -> int:
+    from . import irn_stage
+
+    b = irn_stage.make_boundaries(args.irn_run, args.data, args.irn_run, split=args.split,
+                                  progress=_progress_enabled(args))  # fmt: skip
+    w = irn_stage.make_pseudo_masks(
+        args.cams, args.irn_run / irn_stage.BOUNDARY_DIR, args.data, args.irn_run,
+        split=args.split, beta=args.beta, exp_times=args.exp_times, sem_seg_bg=args.sem_seg_bg,
+        progress=_progress_enabled(args),
+    )  # fmt: skip
+    m = irn_stage.evaluate_pseudo_masks(args.irn_run, args.data, split=args.eval_split,
+                                        sem_seg_bg=args.sem_seg_bg)  # fmt: skip
+    print(
+        f"boundary maps {b['seconds']:.1f}s, random walk + masks {w['seconds']:.1f}s; "
+        f"pseudo-mask mIoU on {args.eval_split}: {m['mIoU']:.4f} at sem_seg_bg "
+        f"{args.sem_seg_bg}, best {m['best_miou']:.4f} at {m['best_sem_seg_bg']}"
     )
     return 0
 

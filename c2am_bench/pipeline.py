@@ -159,7 +159,7 @@ def _irn_stages(
 ) -> dict:
     """IR labels -> boundary net -> boundary maps -> random walk -> pseudo-masks -> metrics."""
     from . import irn_stage
-    from .ir_labels import make_ir_labels
+    from .ir_labels import ir_label_quality, make_ir_labels
 
     t = IRN_THRESHOLDS
     timings = {}
@@ -168,6 +168,12 @@ def _irn_stages(
         make_ir_labels(data_root, run_dir / "cams", run_dir, split="train_aug",
                        conf_fg=t["conf_fg"], conf_bg=t["conf_bg"], progress=progress)  # fmt: skip
     timings["ir_labels_seconds"] = round(time.perf_counter() - t0, 1)
+    quality_file = run_dir / "ir_label_quality.json"
+    if quality_file.is_file():
+        quality = json.loads(quality_file.read_text())
+    else:  # what conf_fg / conf_bg trade: how much is labelled, how much of it is right
+        quality = ir_label_quality(data_root, run_dir / "ir_labels", split="train")
+        quality_file.write_text(json.dumps(quality, indent=1) + "\n")
     irn_dir = run_dir / "irn"
     opts = {
         "train_dataloader.dataset.data_root": str(data_root),
@@ -191,7 +197,7 @@ def _irn_stages(
                                     progress=progress)  # fmt: skip
     timings["random_walk_seconds"] = round(time.perf_counter() - t0, 1)
     metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
-    return {"metrics": metrics, "timings": timings}
+    return {"metrics": metrics, "timings": timings, "ir_quality": quality}
 
 
 def compare_cam_stage(
@@ -278,6 +284,9 @@ def compare_cam_stage(
                 rows[-1].update(
                     mask_mIoU=m["mIoU"], sem_seg_bg=m["sem_seg_bg"],
                     mask_mIoU_best=m["best_miou"], best_sem_seg_bg=m["best_sem_seg_bg"],
+                    ir_fg_precision=masks["ir_quality"]["fg_precision"],
+                    ir_bg_precision=masks["ir_quality"]["bg_precision"],
+                    ir_ignore_share=masks["ir_quality"]["ignore_share"],
                     **masks["timings"],
                 )  # fmt: skip
     return rows

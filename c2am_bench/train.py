@@ -7,6 +7,7 @@ start fine-tunes and to make CAMs) and ``metrics.json`` (final validation metric
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -95,7 +96,7 @@ def train(
         resume: continue from the last checkpoint in the work dir (mmengine ``resume=True``).
         launcher: ``'none'`` or ``'pytorch'`` (torchrun; gloo on CPU, NCCL on GPU).
         weights_name: file name of the final plain ``state_dict`` in the work dir.
-        quiet_console: print only warnings of mmengine's log on the console (the log file in
+        quiet_console: keep mmengine's log off the console (the log file in
             the work dir keeps everything).
 
     Returns:
@@ -127,13 +128,17 @@ def train(
     cfg.resume = resume
     start = time.perf_counter()
     try:
-        runner = Runner.from_cfg(cfg)
         if quiet_console:
-            for handler in runner.logger.handlers:
-                if type(handler) is logging.StreamHandler:
-                    handler.setLevel(logging.WARNING)
-        runner.train()
-        val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
+            # mmengine's logger binds its console handler to sys.stdout when the Runner builds
+            # it; binding it to /dev/null keeps the console clean and the work-dir log complete.
+            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+                runner = Runner.from_cfg(cfg)
+                runner.train()
+                val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
+        else:
+            runner = Runner.from_cfg(cfg)
+            runner.train()
+            val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
     except (FileNotFoundError, DataError, ConfigError):
         raise
     except KeyError as err:  # registry misses: "X is not in the mmseg::model registry"

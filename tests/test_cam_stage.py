@@ -129,3 +129,32 @@ def test_irn_outputs_for_every_method(compared, smoke_data):
                 assert b.min() >= 0 and b.max() <= 1
         metrics = json.loads((run / "irn" / "mask_eval" / "metrics.json").read_text())
         assert metrics["mIoU"] == r["mask_mIoU"]
+
+
+def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, capsys):
+    import shutil
+
+    work, _ = compared
+    run = tmp_path / "seeds"
+    shutil.copytree(work / "cam" / "cams", run / "cams")
+    shutil.copy(work / "cam" / "seeds.json", run / "seeds.json")
+    assert main(["irn", "labels", str(run), "--conf-fg", "0.2", "--conf-bg", "0.1",
+                 "--workers", "1"]) == 0  # fmt: skip
+    assert "fg_precision" in capsys.readouterr().out
+    assert json.loads((run / "ir_labels.json").read_text())["conf_fg"] == 0.2
+    irn = tmp_path / "irn"
+    opts = [
+        f"train_dataloader.dataset.data_root={smoke_data}",
+        f"train_dataloader.dataset.data_prefix.seg_map_path={run / 'ir_labels'}",
+        f"model.backbone_checkpoint={work / 'cam' / 'classifier.pth'}",
+        "train_cfg.max_epochs=1", "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False", "train_dataloader.batch_size=8",
+    ]  # fmt: skip
+    cfg = "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py"
+    assert main(["irn", "train", cfg, "--work-dir", str(irn), "--cfg-options", *opts]) == 0
+    assert main(["irn", "masks", str(irn), "--cams", str(run / "cams"), "--data",
+                 str(smoke_data), "--sem-seg-bg", "0.3"]) == 0  # fmt: skip
+    metrics = json.loads((irn / "mask_eval" / "metrics.json").read_text())
+    assert metrics["sem_seg_bg"] == 0.3 and 0 <= metrics["mIoU"] <= 1
+    # the seg_map_path is required
+    assert main(["irn", "train", cfg, "--work-dir", str(tmp_path / "x")]) == 2
