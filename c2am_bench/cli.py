@@ -357,7 +357,7 @@ def cmd_cam_train(args: argparse.Namespace) -> int:
     from .train import load_config, train
 
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    metrics = train(cfg, resume=args.resume, launcher=args.launcher)
+    metrics = train(cfg, resume=args.resume, launcher=args.launcher, quiet_console=args.quiet)
     shown = {k: v for k, v in metrics.items() if "/" not in k}
     print(f"trained {args.config.name} -> {cfg.work_dir}: " + json.dumps(shown))
     return 0
@@ -428,7 +428,13 @@ def cmd_irn_train(args: argparse.Namespace) -> int:
         raise C2AMError("train_dataloader.dataset.data_prefix.seg_map_path is not set: pass "
                         "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
                         "<run>/ir_labels")  # fmt: skip
-    metrics = train(cfg, resume=args.resume, launcher=args.launcher, weights_name=WEIGHTS_FILE)
+    metrics = train(
+        cfg,
+        resume=args.resume,
+        launcher=args.launcher,
+        weights_name=WEIGHTS_FILE,
+        quiet_console=args.quiet,
+    )
     print(f"trained {args.config.name} -> {cfg.work_dir} in {metrics['train_seconds']:.0f}s")
     return 0
 
