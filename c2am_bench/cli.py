@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -358,6 +359,8 @@ def cmd_cam_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     metrics = train(cfg, resume=args.resume, launcher=args.launcher, quiet_console=args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     shown = {k: v for k, v in metrics.items() if "/" not in k}
     print(f"trained {args.config.name} -> {cfg.work_dir}: " + json.dumps(shown))
     return 0

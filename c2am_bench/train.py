@@ -79,6 +79,16 @@ def _prepare_runtime(cfg, launcher: str) -> None:
     cfg.launcher = launcher
     if not torch.cuda.is_available():
         cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
+        if launcher == "pytorch" and not torch.distributed.is_initialized():
+            # mmengine 0.10.7's init_dist calls torch.cuda.set_device unconditionally, so on a
+            # CPU-only machine we start the gloo process group ourselves (torchrun's env://);
+            # the Runner then finds it initialised and skips its own init.
+            torch.distributed.init_process_group(backend="gloo")
+        if launcher == "pytorch" and cfg.get("model_wrapper_cfg") is None:
+            # and its default DDP wrapper passes device_ids=[LOCAL_RANK], which CPU modules reject
+            cfg.model_wrapper_cfg = dict(
+                type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False
+            )
 
 
 def train(

@@ -158,3 +158,30 @@ def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, cap
     assert metrics["sem_seg_bg"] == 0.3 and 0 <= metrics["mIoU"] <= 1
     # the seg_map_path is required
     assert main(["irn", "train", cfg, "--work-dir", str(tmp_path / "x")]) == 2
+
+
+def test_data_parallel_training_on_cpu(smoke_data, tmp_path):
+    """Two processes under torchrun (gloo): one run, one metrics.json, the data split in two."""
+    import os
+    import subprocess
+    import sys
+
+    opts = [
+        f"train_dataloader.dataset.data_root={smoke_data}",
+        f"val_dataloader.dataset.data_root={smoke_data}",
+        "model.head.num_classes=4", "train_cfg.max_epochs=1", "train_dataloader.batch_size=8",
+        "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",
+        "val_dataloader.num_workers=0", "val_dataloader.persistent_workers=False",
+    ]  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                "--master_port=29561"]  # fmt: skip
+    cmd = [*torchrun, "-m", "c2am_bench.cli", "-q", "cam", "train",
+           "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py", "--work-dir", str(tmp_path / "ddp"),
+           "--launcher", "pytorch", "--cfg-options", *opts]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("trained ") == 1  # rank 0 reports
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    # 48 train_aug images, batch 8 per process, 2 processes -> 3 iterations per epoch
+    assert metrics["iterations"] == 3
