@@ -305,7 +305,7 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .datasets import synthvoc, voc
-    from .pipeline import METHODS, compare_cam_stage
+    from .pipeline import METHODS, compare_methods
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     bad = [m for m in methods if m not in METHODS]
@@ -324,7 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(voc.format_summary(summary))
     work_dir = args.work_dir or Path("work_dirs") / f"compare-{args.profile}"
     start = time.perf_counter()
-    rows = compare_cam_stage(root, work_dir, profile=args.profile, methods=methods,
+    rows = compare_methods(root, work_dir, profile=args.profile, methods=methods,
                              progress=_progress_enabled(args), verbose=args.verbose)  # fmt: skip
     report_dir = args.report_dir or Path("reports") / f"compare-{args.profile}"
     from .reporting import write_cam_report

@@ -1,4 +1,4 @@
-"""The CAM stage of ``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM, seeds and metrics.
+"""``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM through the CAM and IRN stages.
 
 One baseline classifier is trained; its seeds pass also builds the Global CAM; CAM+Constant and C2AM
 fine-tune from the baseline's weights (paper Table 2), then every method gets seeds and a seed
@@ -89,6 +89,28 @@ def data_fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+class _Timings:
+    """Wall seconds of each step, kept in a JSON file so a reused step still reports its cost."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.values = json.loads(path.read_text()) if path.is_file() else {}
+
+    def record(self, key: str, seconds: float | None) -> None:
+        if seconds is not None:
+            self.values[key] = round(float(seconds), 1)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps(self.values, indent=1) + "\n")
+            os.replace(tmp, self.path)
+
+    def run(self, key: str, needed: bool, step) -> None:
+        """Run ``step`` when ``needed`` and record its wall time under ``key``."""
+        if needed:
+            t0 = time.perf_counter()
+            step()
+            self.record(key, time.perf_counter() - t0)
+
+
 def _stage_key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -162,45 +184,48 @@ def _irn_stages(
     from .ir_labels import ir_label_quality, make_ir_labels
 
     t = IRN_THRESHOLDS
-    timings = {}
-    t0 = time.perf_counter()
-    if not (run_dir / "ir_labels").is_dir():
-        make_ir_labels(data_root, run_dir / "cams", run_dir, split="train_aug",
-                       conf_fg=t["conf_fg"], conf_bg=t["conf_bg"], progress=progress)  # fmt: skip
-    timings["ir_labels_seconds"] = round(time.perf_counter() - t0, 1)
+    irn_dir = run_dir / "irn"
+    timings = _Timings(run_dir / "timings.json")
+    timings.run(
+        "ir_labels_seconds",
+        not (run_dir / "ir_labels").is_dir(),
+        lambda: make_ir_labels(data_root, run_dir / "cams", run_dir, split="train_aug",
+                               conf_fg=t["conf_fg"], conf_bg=t["conf_bg"],
+                               progress=progress),
+    )  # fmt: skip
     quality_file = run_dir / "ir_label_quality.json"
     if quality_file.is_file():
         quality = json.loads(quality_file.read_text())
     else:  # what conf_fg / conf_bg trade: how much is labelled, how much of it is right
         quality = ir_label_quality(data_root, run_dir / "ir_labels", split="train")
         quality_file.write_text(json.dumps(quality, indent=1) + "\n")
-    irn_dir = run_dir / "irn"
     opts = {
         "train_dataloader.dataset.data_root": str(data_root),
         "train_dataloader.dataset.data_prefix.seg_map_path": str((run_dir / "ir_labels").resolve()),
         "model.backbone_checkpoint": str(backbone_ckpt),
         **IRN_PROFILE_OPTIONS[profile],
     }
-    t0 = time.perf_counter()
-    _train_stage(f"{method}/irn", IRN_CONFIGS[profile], opts, irn_dir, data_key,
-                 inputs=[run_dir / "ir_labels.json", backbone_ckpt],
-                 weights_name=irn_stage.WEIGHTS_FILE, verbose=verbose)  # fmt: skip
-    timings["boundary_train_seconds"] = round(time.perf_counter() - t0, 1)
-    t0 = time.perf_counter()
-    if not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir():
-        irn_stage.make_boundaries(irn_dir, data_root, irn_dir, progress=progress)
-    timings["boundary_maps_seconds"] = round(time.perf_counter() - t0, 1)
-    t0 = time.perf_counter()
-    if not (irn_dir / irn_stage.PSEUDO_DIR).is_dir():
-        irn_stage.make_pseudo_masks(run_dir / "cams", irn_dir / irn_stage.BOUNDARY_DIR, data_root,
-                                    irn_dir, sem_seg_bg=t["sem_seg_bg"],
-                                    progress=progress)  # fmt: skip
-    timings["random_walk_seconds"] = round(time.perf_counter() - t0, 1)
+    irn_metrics = _train_stage(f"{method}/irn", IRN_CONFIGS[profile], opts, irn_dir, data_key,
+                               inputs=[run_dir / "ir_labels.json", backbone_ckpt],
+                               weights_name=irn_stage.WEIGHTS_FILE, verbose=verbose)  # fmt: skip
+    timings.record("boundary_train_seconds", irn_metrics.get("train_seconds"))
+    timings.run(
+        "boundary_maps_seconds",
+        not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir(),
+        lambda: irn_stage.make_boundaries(irn_dir, data_root, irn_dir, progress=progress),
+    )
+    timings.run(
+        "random_walk_seconds",
+        not (irn_dir / irn_stage.PSEUDO_DIR).is_dir(),
+        lambda: irn_stage.make_pseudo_masks(run_dir / "cams", irn_dir / irn_stage.BOUNDARY_DIR,
+                                            data_root, irn_dir, sem_seg_bg=t["sem_seg_bg"],
+                                            progress=progress),
+    )  # fmt: skip
     metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
-    return {"metrics": metrics, "timings": timings, "ir_quality": quality}
+    return {"metrics": metrics, "timings": timings.values, "ir_quality": quality}
 
 
-def compare_cam_stage(
+def compare_methods(
     data_root: str | os.PathLike,
     work_dir: str | os.PathLike,
     *,
@@ -210,11 +235,12 @@ def compare_cam_stage(
     verbose: bool = False,
     irn: bool = True,
 ) -> list[dict]:
-    """Train and evaluate the CAM stage of every method; one row of results per method.
+    """Run every method through the CAM stage and (``irn=True``) the IRN stage; one row each.
 
     Returns:
         Rows with ``method``, classifier ``mAP``/``f1_micro`` on val, seed mIoU at the fixed
-        threshold and at the best threshold (on ``train``), and wall times per stage.
+        and the best threshold (on ``train``), pseudo-mask mIoU at ``sem_seg_bg`` and the best,
+        IR-label quality, and the wall seconds of each step (recorded when it ran).
     """
     from .datasets import voc
 
@@ -241,7 +267,6 @@ def compare_cam_stage(
     for method in ("cam", *[m for m in methods if m != "cam"]):
         run_dir = work_dir / method
         run_dirs[method] = run_dir
-        t0 = time.perf_counter()
         if method == "cam":
             train_metrics = _train_stage(
                 method, configs[method], base, run_dir, data_key, verbose=verbose
@@ -255,9 +280,7 @@ def compare_cam_stage(
             train_metrics = _train_stage(
                 method, configs[method], opts, run_dir, data_key, inputs, verbose=verbose
             )
-        t1 = time.perf_counter()
         seeds = _seed_stage(run_dir, data_root, global_cam=method == "cam", progress=progress)
-        t2 = time.perf_counter()
         ev = seeds["seed_eval"]
         masks = None
         if irn and method in methods:
@@ -275,8 +298,6 @@ def compare_cam_stage(
                 "best_threshold": ev["best_threshold"],
                 "train_seconds": train_metrics.get("train_seconds"),
                 "seed_seconds": seeds["seeds"]["seconds"],
-                "stage_seconds_this_run": round(t2 - t0, 1),
-                "seed_and_eval_seconds_this_run": round(t2 - t1, 1),
                 "run_dir": str(run_dir),
             })  # fmt: skip
             if masks is not None:

@@ -124,9 +124,9 @@ def train(
     work_dir = Path(cfg.work_dir)
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
-        probe = work_dir / ".write-test"
+        probe = work_dir / f".write-test-{os.getpid()}"  # per process: ranks share the dir
         probe.write_text("")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as err:
         raise ConfigError(f"{work_dir}: work dir is not writable ({err.strerror})") from None
     if not resume and (work_dir / weights_name).exists():

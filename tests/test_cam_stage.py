@@ -26,7 +26,7 @@ def smoke_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def compared(smoke_data, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
-    rows = pipeline.compare_cam_stage(smoke_data, work, profile="smoke", progress=False)
+    rows = pipeline.compare_methods(smoke_data, work, profile="smoke", progress=False)
     return work, rows
 
 
@@ -77,11 +77,11 @@ def test_global_cam_only_from_the_baseline(compared, smoke_data):
 def test_rerun_reuses_and_other_settings_are_refused(compared, smoke_data):
     work, rows = compared
     stamp = (work / "c2am" / "classifier.pth").stat().st_mtime_ns
-    again = pipeline.compare_cam_stage(smoke_data, work, profile="smoke", progress=False)
+    again = pipeline.compare_methods(smoke_data, work, profile="smoke", progress=False)
     assert [r["seed_mIoU_best"] for r in again] == [r["seed_mIoU_best"] for r in rows]
     assert (work / "c2am" / "classifier.pth").stat().st_mtime_ns == stamp
     with pytest.raises(ConfigError, match="holds a run with other settings"):
-        pipeline.compare_cam_stage(smoke_data, work, profile="default", progress=False)
+        pipeline.compare_methods(smoke_data, work, profile="default", progress=False)
 
 
 def test_cli_train_resume_continues(smoke_data, tmp_path, capsys):
