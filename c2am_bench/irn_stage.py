@@ -50,25 +50,15 @@ def _save_npz(path: Path, **arrays) -> None:
 
 def load_boundary_net(run_dir: str | os.PathLike, device: str | None = None):
     """Rebuild a trained boundary net from ``config.py`` + ``boundary_net.pth`` (eval mode)."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
+    from .runs import load_model
 
-    from . import models  # noqa: F401 - registers BoundaryNet
-    from .checkpoints import load_into
-
-    run_dir = Path(run_dir)
-    cfg_path, weights = run_dir / "config.py", run_dir / WEIGHTS_FILE
-    for path in (cfg_path, weights):
-        if not path.is_file():
-            raise ConfigError(f"{path}: not found; is {run_dir} a finished boundary-net run?")
-    cfg = Config.fromfile(str(cfg_path))
-    init_default_scope("mmseg")
-    model = MODELS.build({**cfg.model, "backbone_checkpoint": None})
-    load_into(model, weights, strict=True)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), cfg
+    return load_model(
+        run_dir,
+        WEIGHTS_FILE,
+        what="boundary-net",
+        adapt=lambda m: {**m, "backbone_checkpoint": None},
+        device=device,
+    )
 
 
 def make_boundaries(
@@ -81,11 +71,10 @@ def make_boundaries(
     from tqdm import tqdm
 
     from .datasets import voc
+    from .runs import normaliser
 
     model, cfg = load_boundary_net(run_dir)
-    pre = cfg.model.data_preprocessor
-    mean = torch.tensor(pre.mean).view(3, 1, 1)
-    std = torch.tensor(pre.std).view(3, 1, 1)
+    normalise = normaliser(cfg)
     tree = voc.open_tree(data_root)
     ids = tree.read_split(split)
     by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -101,10 +90,7 @@ def make_boundaries(
             for j in range(0, len(group), batch_size):
                 batch = group[j : j + batch_size]
                 rgbs = [voc.load_image(tree.image_path(i)) for i in batch]
-                x = torch.stack(
-                    [(torch.as_tensor(np.array(r)).permute(2, 0, 1).float() - mean) / std
-                     for r in rgbs]
-                )  # fmt: skip
+                x = torch.stack([normalise(r) for r in rgbs])
                 # Pad right/bottom to a multiple of 16 (IRN pads to 512) and crop back.
                 h, w = x.shape[-2:]
                 ph, pw = -h % 16, -w % 16

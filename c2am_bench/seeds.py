@@ -39,46 +39,18 @@ def load_classifier(run_dir: str | os.PathLike, device: str | None = None):
     Returns:
         ``(model, cfg)`` with the model in eval mode on ``device``.
     """
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    from . import models  # noqa: F401 - registers the classifier and heads
-    from .checkpoints import load_into
+    from .runs import load_model
     from .train import WEIGHTS_FILE
 
-    run_dir = Path(run_dir)
-    cfg_path, weights = run_dir / "config.py", run_dir / WEIGHTS_FILE
-    for path in (cfg_path, weights):
-        if not path.is_file():
-            raise ConfigError(f"{path}: not found; is {run_dir} a finished classifier run?")
-    cfg = Config.fromfile(str(cfg_path))
-    init_default_scope("mmseg")
-    model_cfg = cfg.model.copy()
-    head = model_cfg.head
-    model_cfg.head = dict(
-        type="CAMHead", in_channels=head.in_channels, num_classes=head.num_classes
-    )
-    model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
-    model = MODELS.build(model_cfg)
-    load_into(model, weights, strict=True)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), cfg
+    def adapt(model_cfg):
+        head = model_cfg.head
+        model_cfg.head = dict(
+            type="CAMHead", in_channels=head.in_channels, num_classes=head.num_classes
+        )
+        model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
+        return model_cfg
 
-
-def _normaliser(cfg):
-    import torch
-
-    pre = cfg.model.data_preprocessor
-    mean = torch.tensor(pre.mean, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(pre.std, dtype=torch.float32).view(3, 1, 1)
-
-    def normalise(rgb: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 RGB -> (3, H, W) float32 normalised (the model's preprocessor maths)."""
-        return (torch.as_tensor(np.array(rgb)).permute(2, 0, 1).float() - mean) / std
-
-    return normalise
+    return load_model(run_dir, WEIGHTS_FILE, what="classifier", adapt=adapt, device=device)
 
 
 def make_seeds(
@@ -112,6 +84,7 @@ def make_seeds(
 
     from . import cams
     from .datasets import voc
+    from .runs import normaliser
 
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError(f"scales={list(scales)}: need at least one scale, all > 0")
@@ -131,7 +104,7 @@ def make_seeds(
         raise ConfigError(f"{final}: already exists; remove it to regenerate the seeds")
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{CAMS_DIR}.tmp-", dir=out_dir))
-    normalise = _normaliser(cfg)
+    normalise = normaliser(cfg)
     device = next(model.parameters()).device
     acc = None
     if global_cam_size:
