@@ -343,6 +343,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _format_rows(rows: list[dict]) -> str:
     header = (f"{'method':<14}{'cls mAP':>9}{'seed@0.15':>11}{'seed best':>11}{'(t)':>6}"
               f"{'mask@bg':>9}{'mask best':>11}{'(bg)':>6}")  # fmt: skip
+    if any("seg_val_mIoU" in r for r in rows):
+        header += f"{'seg val':>9}{'seg train':>11}"
     lines = [header]
     for r in rows:
         line = (f"{r['label']:<14}{r['mAP']:>9.4f}{r['seed_mIoU_fixed']:>11.4f}"
@@ -350,6 +352,8 @@ def _format_rows(rows: list[dict]) -> str:
         if "mask_mIoU" in r:
             line += (f"{r['mask_mIoU']:>9.4f}{r['mask_mIoU_best']:>11.4f}"
                      f"{r['best_sem_seg_bg']:>6.2f}")  # fmt: skip
+        if r.get("seg_val_mIoU") is not None:
+            line += f"{r['seg_val_mIoU']:>9.4f}{r.get('seg_train_mIoU') or float('nan'):>11.4f}"
         lines.append(line)
     return "\n".join(lines)
 

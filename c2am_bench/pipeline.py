@@ -66,6 +66,22 @@ IRN_PROFILE_OPTIONS = {
     "default": {},
     "paper": {},
 }
+SEG_CONFIGS = {
+    "default": "seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py",
+    "smoke": "seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py",
+    "paper": "seg/deeplabv2_r101-d8_30k_voc12aug-321.py",
+}
+SEG_PROFILE_OPTIONS = {
+    "smoke": {
+        "train_cfg.max_iters": 8,
+        "train_cfg.val_interval": 8,
+        **{f"{k}.num_workers": 0 for k in (*_LOADER_KEYS, "test_dataloader")},
+        **{f"{k}.persistent_workers": False for k in (*_LOADER_KEYS, "test_dataloader")},
+    },
+    "default": {},
+    "paper": {},
+}
+SEG_WEIGHTS = "segmentor.pth"
 # IRN's reference thresholds (run_sample.py); the paper's C2AM run used 0.38 / 0.10 / 0.21.
 IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 
@@ -87,6 +103,11 @@ def data_fingerprint(root: Path) -> str:
     for split in sorted((root / "ImageSets/Segmentation").glob("*.txt")):
         h.update(split.name.encode() + split.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _fraction(percent) -> float | None:
+    """mmseg's IoUMetric reports percentages; the harness reports fractions in [0, 1]."""
+    return None if percent is None else round(float(percent) / 100.0, 4)
 
 
 class _Timings:
@@ -225,6 +246,24 @@ def _irn_stages(
     return {"metrics": metrics, "timings": timings.values, "ir_quality": quality}
 
 
+def _seg_stage(method, run_dir, data_root, data_key, profile, class_names, verbose) -> dict:
+    """DeepLabV2 trained on the method's pseudo-masks; val mIoU (and train mIoU vs GT)."""
+    irn_dir = run_dir / "irn"
+    names = ["background", *class_names]
+    opts = {
+        **{f"{k}.dataset.data_root": str(data_root) for k in (*_LOADER_KEYS, "test_dataloader")},
+        **{f"{k}.dataset.metainfo.classes": names for k in (*_LOADER_KEYS, "test_dataloader")},
+        "train_dataloader.dataset.data_prefix.seg_map_path": str(
+            (irn_dir / "pseudo_masks").resolve()
+        ),
+        "model.decode_head.num_classes": len(names),
+        **SEG_PROFILE_OPTIONS[profile],
+    }
+    return _train_stage(f"{method}/seg", SEG_CONFIGS[profile], opts, run_dir / "seg", data_key,
+                        inputs=[irn_dir / "pseudo_masks.json"], weights_name=SEG_WEIGHTS,
+                        verbose=verbose)  # fmt: skip
+
+
 def compare_methods(
     data_root: str | os.PathLike,
     work_dir: str | os.PathLike,
@@ -234,6 +273,7 @@ def compare_methods(
     progress: bool = True,
     verbose: bool = False,
     irn: bool = True,
+    segmentation: bool = True,
 ) -> list[dict]:
     """Run every method through the CAM stage and (``irn=True``) the IRN stage; one row each.
 
@@ -310,4 +350,16 @@ def compare_methods(
                     ir_ignore_share=masks["ir_quality"]["ignore_share"],
                     **masks["timings"],
                 )  # fmt: skip
+            if (
+                masks is not None
+                and segmentation
+                and (CONFIG_ROOT / SEG_CONFIGS[profile]).is_file()
+            ):
+                seg = _seg_stage(method, run_dir, data_root, data_key, profile, tree.class_names,
+                                 verbose)  # fmt: skip
+                rows[-1].update(
+                    seg_val_mIoU=_fraction(seg.get("mIoU")),
+                    seg_train_mIoU=_fraction(seg.get("test/mIoU")),
+                    seg_seconds=seg.get("train_seconds"),
+                )
     return rows

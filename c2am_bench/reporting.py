@@ -61,6 +61,18 @@ def write_cam_report(rows: list[dict], out_dir: str | os.PathLike, *, data_root)
             .to_markdown(index=False, floatfmt=".4f"),
             "",
         ]
+    if "seg_val_mIoU" in frame:
+        md += [
+            "## DeepLabV2 trained on the pseudo-masks",
+            "",
+            "mIoU of the segmentation model on `val` and, against the ground truth, on `train` "
+            "(so seeds -> pseudo-masks -> segmentation can be read on the same images).",
+            "",
+            frame[[c for c in SEG_COLUMNS if c in frame]]
+            .rename(columns=SEG_COLUMNS)
+            .to_markdown(index=False, floatfmt=".4f"),
+            "",
+        ]
     steps = [c for c in TIME_COLUMNS if c in frame]
     md += [
         "## Wall seconds per step (as recorded when the step ran)",
@@ -74,6 +86,14 @@ def write_cam_report(rows: list[dict], out_dir: str | os.PathLike, *, data_root)
     return out_dir
 
 
+SEG_COLUMNS = {
+    "label": "method",
+    "seed_mIoU_best": "seed mIoU best (train)",
+    "mask_mIoU": "pseudo-mask mIoU (train)",
+    "seg_train_mIoU": "DeepLabV2 mIoU (train)",
+    "seg_val_mIoU": "DeepLabV2 mIoU (val)",
+}
+
 TIME_COLUMNS = {
     "train_seconds": "classifier",
     "seed_seconds": "seeds",
@@ -81,6 +101,7 @@ TIME_COLUMNS = {
     "boundary_train_seconds": "boundary net",
     "boundary_maps_seconds": "boundary maps",
     "random_walk_seconds": "walk + masks",
+    "seg_seconds": "DeepLabV2",
 }
 
 

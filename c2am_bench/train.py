@@ -144,11 +144,11 @@ def train(
             with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
                 runner = Runner.from_cfg(cfg)
                 runner.train()
-                val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
+                val = _final_metrics(runner, cfg)
         else:
             runner = Runner.from_cfg(cfg)
             runner.train()
-            val = (runner.val() or {}) if cfg.get("val_dataloader") else {}
+            val = _final_metrics(runner, cfg)
     except (FileNotFoundError, DataError, ConfigError):
         raise
     except KeyError as err:  # registry misses: "X is not in the mmseg::model registry"
@@ -167,6 +167,15 @@ def train(
         _atomic_save(lambda p: cfg.dump(str(p)), work_dir / "config.py")
         text = json.dumps(metrics, indent=1) + "\n"
         _atomic_save(lambda p: Path(p).write_text(text), work_dir / METRICS_FILE)
+    return metrics
+
+
+def _final_metrics(runner, cfg) -> dict:
+    """Validate the final model; also run the test loop when the config has one (e.g. the
+    segmentation model scored on ``train`` against ground truth), its keys prefixed ``test/``."""
+    metrics = dict(runner.val() or {}) if cfg.get("val_dataloader") else {}
+    if cfg.get("test_dataloader"):
+        metrics.update({f"test/{k}": v for k, v in (runner.test() or {}).items()})
     return metrics
 
 
