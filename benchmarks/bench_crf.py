@@ -20,8 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import re
 import resource
 import statistics
 import sys
@@ -30,6 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any working dir
+from _common import machine_info, write_readme_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / "data" / "synthvoc-default"
@@ -41,25 +42,10 @@ BEGIN, END = "<!-- crf:begin -->", "<!-- crf:end -->"
 SPLIT = "bench"
 
 
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def crf_machine_info() -> dict:
     import pydensecrf
 
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pydensecrf": getattr(pydensecrf, "__version__", "?"),
-        "load_avg_start": list(os.getloadavg()),
-    }
+    return machine_info(numpy=np.__version__, pydensecrf=getattr(pydensecrf, "__version__", "?"))
 
 
 def cpu_seconds() -> float:
@@ -167,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from c2am_bench.datasets import voc
     from c2am_bench.ir_labels import ir_label, ir_label_quality, make_ir_labels
 
-    machine = machine_info()
+    machine = crf_machine_info()
     res: dict = {"machine": machine, "date": dt.date.today().isoformat(),
                  "data": str(data), "cams": str(cams_dir)}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench_crf-") as tmp_name:
@@ -220,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1) + "\n")
     if not args.no_readme:
-        write_readme(section(res))
+        write_readme_section(README, BEGIN, END, section(res))
     return 0
 
 
@@ -294,19 +280,6 @@ def section(res: dict) -> str:
         END,
     ]
     return "\n".join(lines)
-
-
-def write_readme(section: str) -> None:
-    """Replace the text between this script's markers, or append the section (re-reads the file
-    just before writing: other benchmarks own other sections)."""
-    text = README.read_text() if README.is_file() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = re.sub(
-            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S
-        )
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -39,6 +37,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any working dir
+from _common import machine_info, write_readme_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "random_walk.json"
@@ -162,27 +163,6 @@ def run_worker(kind, grid, repeats, warmup, threads, scores_path) -> dict:
 # --------------------------------------------------------------------------- report
 
 
-def machine_info() -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_avg_start": list(os.getloadavg()),
-    }
-
-
 def fmt_t(x: float) -> str:
     return f"{x * 1e3:.1f} ms" if x < 1 else f"{x:.1f} s"
 
@@ -242,18 +222,6 @@ def readme_section(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
-    # Re-read right before writing: other benchmarks own other sections of this file.
-    text = README.read_text() if README.is_file() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = re.sub(
-            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S
-        )
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -279,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.render_only:
-        write_readme(readme_section(json.loads(args.out.read_text())))
+        write_readme_section(README, BEGIN, END, readme_section(json.loads(args.out.read_text())))
         return 0
 
     sys.path.insert(0, str(REPO))
@@ -287,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from c2am_bench.random_walk import pseudo_mask
 
-    machine = machine_info()
+    machine = machine_info(with_torch=True)
     date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     grids = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -357,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     if not args.no_readme:
-        write_readme(readme_section(res))
+        write_readme_section(README, BEGIN, END, readme_section(res))
     return 0 if res["goals"]["ratio_pass"] and res["goals"]["agreement_pass"] else 1
 
 

@@ -29,8 +29,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
-import re
 import shutil
 import statistics
 import sys
@@ -41,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any working dir
+from _common import machine_info, write_readme_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / "data" / "synthvoc-default"
@@ -91,28 +92,6 @@ isolation on the same images and reports them as shares of t_b.
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
-        "load_avg_start": list(os.getloadavg()),
-    }
 
 
 def bench_root(data: Path, tmp: Path, n_images: int) -> tuple[Path, list[str]]:
@@ -322,17 +301,6 @@ def readme_section(res: dict) -> str:
     )
 
 
-def write_readme(section: str) -> None:
-    text = README.read_text() if README.is_file() else README_INTRO
-    if BEGIN in text and END in text:
-        text = re.sub(
-            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S
-        )
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -359,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # fixed for the whole run
     scales = list(REFERENCE_SCALES)
-    machine = machine_info()
+    machine = machine_info(with_torch=True, with_device=True)
 
     with tempfile.TemporaryDirectory(prefix="bench_seeds-") as tmp_name:
         tmp = Path(tmp_name)
@@ -453,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, default=_jsonable) + "\n")
     if not args.no_readme:
-        write_readme(readme_section(res))
+        write_readme_section(README, BEGIN, END, readme_section(res), intro=README_INTRO)
     print(
         f"t_a {t_a:.2f} s  t_b {t_b:.2f} s  t_c {t_c:.2f} s  "
         f"b/a {summary['ratio_b_a']:.3f} (goal <= {RATIO_GOAL})  "

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser(
         "compare",
-        help="compare CAM, CAM+Constant and C2AM on the embedded default (stages land in steps)",
+        help="CAM vs CAM+Constant vs C2AM: classifier, seeds, IRN pseudo-masks, report",
     )
     compare.add_argument(
         "--data",
