@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     imasks.add_argument("--eval-split", default="train")
     imasks.set_defaults(func=cmd_irn_masks)
 
+    seg = sub.add_parser("seg", help="segmentation stage: DeepLabV2 on pseudo-masks")
+    ssub = seg.add_subparsers(dest="seg_command", required=True, metavar="SUBCOMMAND")
+    strain = ssub.add_parser("train", help="train + evaluate DeepLabV2 (mm_configs/seg/...)")
+    _add_run_options(strain)
+    strain.set_defaults(func=cmd_seg_train)
+
     env = sub.add_parser("env", help="print library versions and what this machine can run")
     env.set_defaults(func=cmd_env)
     return parser
@@ -336,7 +342,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     print(_format_rows(rows))
     print(f"\nwall time {time.perf_counter() - start:.0f}s; work dir {work_dir}; report {written}")
-    print("DeepLabV2 on the pseudo-masks (issue 5) is not part of `compare` yet.")
     return 0
 
 
@@ -463,6 +468,23 @@ def cmd_irn_masks(args: argparse.Namespace) -> int:
         f"pseudo-mask mIoU on {args.eval_split}: {m['mIoU']:.4f} at sem_seg_bg "
         f"{args.sem_seg_bg}, best {m['best_miou']:.4f} at {m['best_sem_seg_bg']}"
     )
+    return 0
+
+
+def cmd_seg_train(args: argparse.Namespace) -> int:
+    from .pipeline import SEG_WEIGHTS
+    from .train import load_config, train
+
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    if not cfg.train_dataloader.dataset.data_prefix.get("seg_map_path"):
+        raise C2AMError("train_dataloader.dataset.data_prefix.seg_map_path is not set: pass "
+                        "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
+                        "<irn run>/pseudo_masks")  # fmt: skip
+    m = train(cfg, resume=args.resume, launcher=args.launcher, weights_name=SEG_WEIGHTS,
+              quiet_console=args.quiet)  # fmt: skip
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {args.config.name} -> {cfg.work_dir}: val mIoU {m.get('seg/mIoU')} "
+              f"(%), test mIoU {m.get('test/seg/mIoU')} (%)")  # fmt: skip
     return 0
 
 

@@ -257,6 +257,9 @@ def _seg_stage(method, run_dir, data_root, data_key, profile, class_names, verbo
             (irn_dir / "pseudo_masks").resolve()
         ),
         "model.decode_head.num_classes": len(names),
+        # The test loop scores the segmentation model on `train` against the ground truth, so
+        # seeds -> pseudo-masks -> segmentation read on the same images.
+        "test_dataloader.dataset.ann_file": "ImageSets/Segmentation/train.txt",
         **SEG_PROFILE_OPTIONS[profile],
     }
     return _train_stage(f"{method}/seg", SEG_CONFIGS[profile], opts, run_dir / "seg", data_key,
@@ -358,8 +361,8 @@ def compare_methods(
                 seg = _seg_stage(method, run_dir, data_root, data_key, profile, tree.class_names,
                                  verbose)  # fmt: skip
                 rows[-1].update(
-                    seg_val_mIoU=_fraction(seg.get("mIoU")),
-                    seg_train_mIoU=_fraction(seg.get("test/mIoU")),
+                    seg_val_mIoU=_fraction(seg.get("seg/mIoU")),
+                    seg_train_mIoU=_fraction(seg.get("test/seg/mIoU")),
                     seg_seconds=seg.get("train_seconds"),
                 )
     return rows

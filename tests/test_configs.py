@@ -26,6 +26,12 @@ def test_config_builds_its_model(path):
     assert cfg.default_scope == "mmseg"
     model_cfg = cfg.model.copy()
     model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
+    if model_cfg.type == "EncoderDecoder":  # DeepLabV2, output stride 8
+        model = MODELS.build(model_cfg).eval()
+        with torch.no_grad():
+            logits = model(torch.randn(1, 3, 65, 97), mode="tensor")
+        assert logits.shape == (1, model_cfg.decode_head.num_classes, 9, 13)
+        return
     if model_cfg.type == "BoundaryNet":
         model = MODELS.build({**model_cfg, "backbone_checkpoint": None}).eval()
         with torch.no_grad():

@@ -1,7 +1,7 @@
-"""Components registered into mmseg's ``MODELS`` registry: the CAM classifier, its heads and
-IRN's boundary network.
+"""Components registered into mmseg's ``MODELS`` registry: the CAM classifier and its heads,
+IRN's boundary network, and DeepLabV2's head and balanced loss.
 
 Importing this package registers them (configs list it in ``custom_imports``).
 """
 
-from . import classifier, heads, irn  # noqa: F401
+from . import classifier, deeplabv2, heads, irn  # noqa: F401
