@@ -37,7 +37,7 @@ def write_cam_report(rows: list[dict], out_dir: str | os.PathLike, *, data_root)
     _atomic_text(out_dir / "cam_stage.csv", frame.to_csv(index=False))
     table = cam_table(rows)
     md = [
-        f"# CAM stage on `{data_root}`",
+        f"# CAM vs CAM+Constant vs C2AM on `{data_root}`",
         "",
         "Seeds: multi-scale (1.0, 0.5, 1.5, 2.0) + flip CAMs, evaluated on split `train` against "
         "the ground truth (dataset-level mIoU over background + classes, 255 ignored). "
