@@ -431,23 +431,27 @@ def cmd_irn_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_irn_train(args: argparse.Namespace) -> int:
-    from .irn_stage import WEIGHTS_FILE
+def _train_on_label_maps(args: argparse.Namespace, weights_name: str, labels: str) -> dict:
+    """Train a config whose training labels are a folder the user must name (IR labels for the
+    boundary net, pseudo-masks for DeepLabV2)."""
     from .train import load_config, train
 
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     if not cfg.train_dataloader.dataset.data_prefix.get("seg_map_path"):
         raise C2AMError("train_dataloader.dataset.data_prefix.seg_map_path is not set: pass "
                         "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
-                        "<run>/ir_labels")  # fmt: skip
-    metrics = train(
-        cfg,
-        resume=args.resume,
-        launcher=args.launcher,
-        weights_name=WEIGHTS_FILE,
-        quiet_console=args.quiet,
-    )
-    print(f"trained {args.config.name} -> {cfg.work_dir} in {metrics['train_seconds']:.0f}s")
+                        f"{labels}")  # fmt: skip
+    metrics = train(cfg, resume=args.resume, launcher=args.launcher,
+                    weights_name=weights_name, quiet_console=args.quiet)  # fmt: skip
+    return {**metrics, "work_dir": cfg.work_dir}
+
+
+def cmd_irn_train(args: argparse.Namespace) -> int:
+    from .irn_stage import WEIGHTS_FILE
+
+    m = _train_on_label_maps(args, WEIGHTS_FILE, "<run>/ir_labels")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {args.config.name} -> {m['work_dir']} in {m['train_seconds']:.0f}s")
     return 0
 
 
@@ -473,17 +477,10 @@ def cmd_irn_masks(args: argparse.Namespace) -> int:
 
 def cmd_seg_train(args: argparse.Namespace) -> int:
     from .pipeline import SEG_WEIGHTS
-    from .train import load_config, train
 
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    if not cfg.train_dataloader.dataset.data_prefix.get("seg_map_path"):
-        raise C2AMError("train_dataloader.dataset.data_prefix.seg_map_path is not set: pass "
-                        "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
-                        "<irn run>/pseudo_masks")  # fmt: skip
-    m = train(cfg, resume=args.resume, launcher=args.launcher, weights_name=SEG_WEIGHTS,
-              quiet_console=args.quiet)  # fmt: skip
+    m = _train_on_label_maps(args, SEG_WEIGHTS, "<irn run>/pseudo_masks")
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {args.config.name} -> {cfg.work_dir}: val mIoU {m.get('seg/mIoU')} "
+        print(f"trained {args.config.name} -> {m['work_dir']}: val mIoU {m.get('seg/mIoU')} "
               f"(%), test mIoU {m.get('test/seg/mIoU')} (%)")  # fmt: skip
     return 0
 
