@@ -1,11 +1,12 @@
-"""``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM through the CAM and IRN stages.
+"""``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM from classifier to DeepLabV2.
 
 One baseline classifier is trained; its seeds pass also builds the Global CAM; CAM+Constant and C2AM
-fine-tune from the baseline's weights (paper Table 2), then every method gets seeds and a seed
-evaluation. Each stage directory records a key (hash of its merged config, its data and its input
-files) in ``stage.json``: a stage whose key matches is reused, a killed training resumes from its
-last checkpoint, and a directory holding a different run is never overwritten.
-(The full stage cache, IRN and DeepLabV2 stages arrive with later issues.)
+fine-tune from the baseline's weights (paper Table 2). Every method then gets seeds and a seed
+evaluation, IRN pseudo-masks (IR labels, boundary net, random walk) and a DeepLabV2 trained on them.
+Each stage directory records a key (hash of its merged config, its data and its input files) in
+``stage.json``: a stage whose key matches is reused, a killed training resumes from its last
+checkpoint, and a directory holding a different run is never overwritten. (The content-hashed
+stage cache of issue 6 -- sharing stages across trials -- is not built yet.)
 """
 
 from __future__ import annotations
