@@ -236,14 +236,24 @@ def _irn_stages(
         not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir(),
         lambda: irn_stage.make_boundaries(irn_dir, data_root, irn_dir, progress=progress),
     )
+    metrics_file = irn_dir / "mask_eval" / "metrics.json"
+    walk_needed = not (irn_dir / irn_stage.PSEUDO_DIR).is_dir()
+    if walk_needed:  # new masks: an old evaluation must not be reused for them
+        metrics_file.unlink(missing_ok=True)
     timings.run(
         "random_walk_seconds",
-        not (irn_dir / irn_stage.PSEUDO_DIR).is_dir(),
+        walk_needed,
         lambda: irn_stage.make_pseudo_masks(run_dir / "cams", irn_dir / irn_stage.BOUNDARY_DIR,
                                             data_root, irn_dir, sem_seg_bg=t["sem_seg_bg"],
                                             progress=progress),
     )  # fmt: skip
-    metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
+    if (
+        metrics_file.is_file()
+        and json.loads(metrics_file.read_text())["sem_seg_bg"] == t["sem_seg_bg"]
+    ):  # the masks and their evaluation are reused together, like the seeds'
+        metrics = json.loads(metrics_file.read_text())
+    else:
+        metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
     return {"metrics": metrics, "timings": timings.values, "ir_quality": quality}
 
 
