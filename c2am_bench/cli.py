@@ -172,30 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(func=cmd_data_show)
 
-    compare = sub.add_parser(
-        "compare",
-        help="CAM vs CAM+Constant vs C2AM: classifier, seeds, IRN pseudo-masks, report",
-    )
-    compare.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help=f"VOC-layout root (default: generate SynthVOC at {DEFAULT_DATA})",
-    )
-    compare.add_argument("--profile", default="default", choices=["smoke", "default", "paper"])
-    compare.add_argument(
-        "--methods",
-        default="cam,cam_constant,c2am",
-        help="comma-separated subset of cam,cam_constant,c2am",
-    )
-    compare.add_argument(
-        "--work-dir", type=Path, default=None, help="default: work_dirs/compare-<profile>"
-    )
-    compare.add_argument(
-        "--report-dir", type=Path, default=None, help="default: reports/compare-<profile>"
-    )
-    compare.add_argument("--verbose", action="store_true", help="show mmengine's training log")
-    compare.set_defaults(func=cmd_compare)
+    from .cli_runs import add_parsers
+
+    add_parsers(sub)
 
     cam = sub.add_parser("cam", help="CAM stage: train a classifier, make seeds, evaluate seeds")
     csub = cam.add_subparsers(dest="cam_command", required=True, metavar="SUBCOMMAND")
@@ -307,60 +286,6 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     show.render_grid(args.root, out, split=args.split, n=args.n)
     print(f"wrote {out}")
     return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from .datasets import synthvoc, voc
-    from .pipeline import METHODS, compare_methods
-
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise C2AMError(f"--methods: unknown method(s) {bad}; choose from {', '.join(METHODS)}")
-    root = args.data
-    if root is None:
-        if args.profile == "paper":
-            raise C2AMError("--profile paper needs --data pointing at VOCdevkit/VOC2012")
-        root = DEFAULT_DATA if args.profile == "default" else Path("data/synthvoc-smoke")
-        cfg = synthvoc.make_config(args.profile)
-        state = synthvoc.ensure(cfg, root, progress=_progress_enabled(args))
-        print(f"dataset: SynthVOC ({args.profile} profile) at {root} [{state}]")
-    summary = voc.check_tree(root, progress=_progress_enabled(args))
-    if not args.quiet:
-        print(voc.format_summary(summary))
-    work_dir = args.work_dir or Path("work_dirs") / f"compare-{args.profile}"
-    start = time.perf_counter()
-    rows = compare_methods(root, work_dir, profile=args.profile, methods=methods,
-                             progress=_progress_enabled(args), verbose=args.verbose)  # fmt: skip
-    report_dir = args.report_dir or Path("reports") / f"compare-{args.profile}"
-    from .reporting import write_cam_report
-
-    written = write_cam_report(rows, report_dir, data_root=root)
-    print(
-        f"\n{root} ({args.profile} profile); seeds and pseudo-masks (mIoU) evaluated on split "
-        "'train'; mask@bg uses sem_seg_bg 0.25, best = over the sem_seg_bg sweep:"
-    )
-    print(_format_rows(rows))
-    print(f"\nwall time {time.perf_counter() - start:.0f}s; work dir {work_dir}; report {written}")
-    return 0
-
-
-def _format_rows(rows: list[dict]) -> str:
-    header = (f"{'method':<14}{'cls mAP':>9}{'seed@0.15':>11}{'seed best':>11}{'(t)':>6}"
-              f"{'mask@bg':>9}{'mask best':>11}{'(bg)':>6}")  # fmt: skip
-    if any("seg_val_mIoU" in r for r in rows):
-        header += f"{'seg val':>9}{'seg train':>11}"
-    lines = [header]
-    for r in rows:
-        line = (f"{r['label']:<14}{r['mAP']:>9.4f}{r['seed_mIoU_fixed']:>11.4f}"
-                f"{r['seed_mIoU_best']:>11.4f}{r['best_threshold']:>6.2f}")  # fmt: skip
-        if "mask_mIoU" in r:
-            line += (f"{r['mask_mIoU']:>9.4f}{r['mask_mIoU_best']:>11.4f}"
-                     f"{r['best_sem_seg_bg']:>6.2f}")  # fmt: skip
-        if r.get("seg_val_mIoU") is not None:
-            line += f"{r['seg_val_mIoU']:>9.4f}{r.get('seg_train_mIoU') or float('nan'):>11.4f}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def cmd_cam_train(args: argparse.Namespace) -> int:

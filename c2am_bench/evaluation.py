@@ -206,7 +206,8 @@ class ThresholdCurve:
             ``n_images``, ``thresholds``, ``miou_curve``, ``fixed_threshold``, ``miou_at_fixed``,
             ``per_class_iou_at_fixed``, ``best_threshold`` (first argmax), ``best_miou``,
             ``per_class_iou_at_best``, ``per_class_precision_at_best``,
-            ``per_class_recall_at_best`` -- python floats in ``[0, 1]``, NaN as ``None``.
+            ``per_class_recall_at_best``, ``fg_precision_at_best``, ``fg_recall_at_best`` --
+            python floats in ``[0, 1]``, NaN as ``None``.
         """
         names = _class_names(self.num_classes, class_names)
         per_t = self._per_threshold()
@@ -239,6 +240,9 @@ class ThresholdCurve:
         out["per_class_iou_at_best"] = _per_class(names, per_t[b]["IoU"])
         out["per_class_precision_at_best"] = _per_class(names, per_t[b]["Precision"])
         out["per_class_recall_at_best"] = _per_class(names, per_t[b]["Recall"])
+        out["fg_precision_at_best"], out["fg_recall_at_best"] = fg_precision_recall(
+            self.area_intersect[b], self.area_pred[b], self.area_label[b]
+        )
         return out
 
     def curve_frame(self) -> pd.DataFrame:
@@ -259,6 +263,18 @@ class ThresholdCurve:
         return pd.DataFrame(rows, columns=["threshold", "mIoU", "mPrecision", "mRecall", "aAcc"])
 
 
+def fg_precision_recall(area_intersect, area_pred, area_label) -> tuple[float | None, float | None]:
+    """Class-aware foreground precision and recall from ``(K + 1,)`` areas (background first).
+
+    ``sum_c TP_c / sum_c pred_c`` and ``sum_c TP_c / sum_c label_c`` over the foreground classes
+    ``c >= 1``: the false-positive / false-negative split of a label map's foreground (a pixel
+    of the wrong class counts against both). ``None`` when the denominator is 0.
+    """
+    tp = float(area_intersect[1:].sum())
+    pred, label = float(area_pred[1:].sum()), float(area_label[1:].sum())
+    return (tp / pred if pred else None), (tp / label if label else None)
+
+
 def evaluate_label_maps(
     pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     num_classes: int,
@@ -276,8 +292,8 @@ def evaluate_label_maps(
 
     Returns:
         ``n_images``, ``mIoU``, ``aAcc``, ``mPrecision``, ``mRecall`` and ``per_class_iou`` /
-        ``per_class_precision`` / ``per_class_recall`` dicts (background first), python floats in
-        ``[0, 1]``, NaN as ``None``.
+        ``per_class_precision`` / ``per_class_recall`` dicts (background first), ``fg_precision``
+        and ``fg_recall``, python floats in ``[0, 1]``, NaN as ``None``.
     """
     names = _class_names(num_classes, class_names)
     k1 = num_classes + 1
@@ -299,8 +315,11 @@ def evaluate_label_maps(
     if n_images == 0:
         raise ValueError("evaluate_label_maps got no (pred, gt) pairs")
     r = _metrics_from_areas(*totals)
+    fg_precision, fg_recall = fg_precision_recall(totals[0], totals[2], totals[3])
     return {
         "n_images": n_images,
+        "fg_precision": fg_precision,
+        "fg_recall": fg_recall,
         "mIoU": _to_py(_nanmean(r["IoU"])),
         "aAcc": _to_py(r["aAcc"]),
         "mPrecision": _to_py(_nanmean(r["Precision"])),

@@ -116,84 +116,114 @@ def _load_boundary(path: Path) -> np.ndarray:
     return b
 
 
-def make_pseudo_masks(
+def make_walk(
     cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug", beta: float = 10,
-    exp_times: int = 8, radius: int = 5, sem_seg_bg: float = 0.25, progress: bool = True,
+    exp_times: int = 8, radius: int = 5, progress: bool = True,
 ) -> dict:  # fmt: skip
-    """Random walk of every seed over its boundary map; ``rw/`` scores and ``pseudo_masks/``."""
+    """Random walk of every seed over its boundary map: ``out_dir/rw/<id>.npz``.
+
+    Each file holds ``keys`` ``(C,)``, ``scores`` ``(C, h, w)`` float16 (the walk's output at
+    stride 4) and ``size`` ``(2,)`` = the image's ``(H, W)``, all a pseudo-mask needs.
+    """
     import torch
-    from PIL import Image
     from tqdm import tqdm
 
     from . import random_walk
     from .cams import load_seed
     from .datasets import voc
-    from .datasets.voc_meta import flat_palette
 
-    if not 0.0 <= sem_seg_bg <= 1.0:
-        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
     if beta <= 0 or exp_times < 0:
         raise ConfigError(f"beta={beta}, exp_times={exp_times}: need beta > 0, exp_times >= 0")
     tree = voc.open_tree(data_root)
     ids = tree.read_split(split)
     cams_dir, boundary_dir, out_dir = Path(cams_dir), Path(boundary_dir), Path(out_dir)
-    palette = flat_palette()
     start = time.perf_counter()
-    walk_seconds = 0.0
 
-    def fill_rw(tmp_rw: Path) -> None:
-        nonlocal walk_seconds
-        tmp_pm = Path(tempfile.mkdtemp(prefix=f".{PSEUDO_DIR}.tmp-", dir=out_dir))
-        try:
-            for id_ in tqdm(ids, desc=f"random walk {split}", unit="img", disable=not progress):
-                seed = load_seed(cams_dir / f"{id_}.npz")
-                boundary = _load_boundary(boundary_dir / f"{id_}.npz")
-                cam = seed["cam"]
-                if cam.shape[1:] != boundary.shape:
-                    raise DataError(
-                        cams_dir / f"{id_}.npz",
-                        f"seed cam {cam.shape[1:]} != boundary {boundary.shape}",
-                    )
-                t0 = time.perf_counter()
-                scores = random_walk.propagate(
-                    torch.from_numpy(cam), torch.from_numpy(boundary), beta=beta,
-                    exp_times=exp_times, radius=radius,
-                ).numpy()  # fmt: skip
-                walk_seconds += time.perf_counter() - t0
-                _save_npz(tmp_rw / f"{id_}.npz", keys=seed["keys"],
-                          scores=scores.astype(np.float16))  # fmt: skip
-                h, w = seed["high_res"].shape[1:]
-                mask = random_walk.pseudo_mask(scores, seed["keys"], (h, w), sem_seg_bg)
-                img = Image.fromarray(mask.astype(np.uint8), mode="P")
-                img.putpalette(palette)
-                img.save(tmp_pm / f"{id_}.png")
-            if (out_dir / PSEUDO_DIR).exists():
-                raise ConfigError(f"{out_dir / PSEUDO_DIR}: already exists")
-            os.replace(tmp_pm, out_dir / PSEUDO_DIR)
-        except BaseException:
-            shutil.rmtree(tmp_pm, ignore_errors=True)
-            raise
+    def fill(tmp_rw: Path) -> None:
+        for id_ in tqdm(ids, desc=f"random walk {split}", unit="img", disable=not progress):
+            seed = load_seed(cams_dir / f"{id_}.npz")
+            boundary = _load_boundary(boundary_dir / f"{id_}.npz")
+            cam = seed["cam"]
+            if cam.shape[1:] != boundary.shape:
+                raise DataError(
+                    cams_dir / f"{id_}.npz",
+                    f"seed cam {cam.shape[1:]} != boundary {boundary.shape}",
+                )
+            scores = random_walk.propagate(
+                torch.from_numpy(cam), torch.from_numpy(boundary), beta=beta,
+                exp_times=exp_times, radius=radius,
+            ).numpy()  # fmt: skip
+            _save_npz(tmp_rw / f"{id_}.npz", keys=seed["keys"], scores=scores.astype(np.float16),
+                      size=np.asarray(seed["high_res"].shape[1:], dtype=np.int64))  # fmt: skip
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_dir(out_dir / RW_DIR, fill)
+    return {"n_images": len(ids), "beta": beta, "exp_times": exp_times, "radius": radius,
+            "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+
+
+def masks_from_walk(
+    rw_dir, data_root, out_dir, *, split: str = "train_aug", sem_seg_bg: float = 0.25,
+    progress: bool = True,
+) -> dict:  # fmt: skip
+    """``out_dir/pseudo_masks/<id>.png`` (VOC palette) from saved walk scores at ``sem_seg_bg``."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from . import random_walk
+    from .datasets import voc
+    from .datasets.voc_meta import flat_palette
+
+    if not 0.0 <= sem_seg_bg <= 1.0:
+        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
+    ids = voc.open_tree(data_root).read_split(split)
+    rw_dir, palette = Path(rw_dir), flat_palette()
+    start = time.perf_counter()
+
+    def fill(tmp: Path) -> None:
+        for id_ in tqdm(ids, desc=f"pseudo-masks {split}", unit="img", disable=not progress):
+            path = rw_dir / f"{id_}.npz"
+            if not path.is_file():
+                raise DataError(path, "no random-walk scores; run the walk for this image")
+            with np.load(path) as z:
+                keys, scores, size = z["keys"], z["scores"].astype(np.float32), z["size"]
+            mask = random_walk.pseudo_mask(scores, keys, (int(size[0]), int(size[1])), sem_seg_bg)
+            img = Image.fromarray(mask.astype(np.uint8), mode="P")
+            img.putpalette(palette)
+            img.save(tmp / f"{id_}.png")
+
+    _atomic_dir(Path(out_dir) / PSEUDO_DIR, fill)
+    return {"n_images": len(ids), "sem_seg_bg": sem_seg_bg,
+            "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+
+
+def make_pseudo_masks(
+    cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug", beta: float = 10,
+    exp_times: int = 8, radius: int = 5, sem_seg_bg: float = 0.25, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Random walk of every seed over its boundary map; ``rw/`` scores and ``pseudo_masks/``."""
+    if not 0.0 <= sem_seg_bg <= 1.0:
+        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
+    out_dir = Path(out_dir)
     if (out_dir / PSEUDO_DIR).exists():
         raise ConfigError(f"{out_dir / PSEUDO_DIR}: already exists; remove it to recompute")
-    _atomic_dir(out_dir / RW_DIR, fill_rw)
-    summary = {
-        "n_images": len(ids), "beta": beta, "exp_times": exp_times, "radius": radius,
-        "sem_seg_bg": sem_seg_bg, "seconds": round(time.perf_counter() - start, 2),
-        "walk_seconds": round(walk_seconds, 2),
-    }  # fmt: skip
+    walk = make_walk(cams_dir, boundary_dir, data_root, out_dir, split=split, beta=beta,
+                     exp_times=exp_times, radius=radius, progress=progress)  # fmt: skip
+    masks = masks_from_walk(out_dir / RW_DIR, data_root, out_dir, split=split,
+                            sem_seg_bg=sem_seg_bg, progress=progress)  # fmt: skip
+    summary = {**walk, "sem_seg_bg": sem_seg_bg, "walk_seconds": walk["seconds"],
+               "seconds": round(walk["seconds"] + masks["seconds"], 2)}  # fmt: skip
     (out_dir / "pseudo_masks.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 
 def evaluate_pseudo_masks(
     out_dir, data_root, *, split: str = "train", sem_seg_bg: float = 0.25,
-    sweep: Sequence[float] | None = None,
+    sweep: Sequence[float] | None = None, rw_dir=None,
 ) -> dict:  # fmt: skip
     """Pseudo-mask mIoU on ``split`` (c.2) and the curve over ``sem_seg_bg`` from ``rw/`` scores.
 
-    Writes ``out_dir/mask_eval/metrics.json`` and ``curve.csv``.
+    Reads ``out_dir/pseudo_masks/`` and the walk scores in ``rw_dir`` (default ``out_dir/rw``);
+    writes ``out_dir/mask_eval/metrics.json`` and ``curve.csv``.
     """
     import torch
 
@@ -202,6 +232,7 @@ def evaluate_pseudo_masks(
     from .evaluation import DEFAULT_THRESHOLDS, ThresholdCurve, evaluate_label_maps
 
     out_dir = Path(out_dir)
+    rw_dir = Path(rw_dir) if rw_dir is not None else out_dir / RW_DIR
     tree = voc.open_tree(data_root)
     ids = tree.read_split(split)
     pairs = []
@@ -218,7 +249,7 @@ def evaluate_pseudo_masks(
         gt = voc.load_mask(mask_path, tree.num_classes)
         with Image.open(out_dir / PSEUDO_DIR / f"{id_}.png") as im:
             pairs.append((np.array(im), gt))
-        with np.load(out_dir / RW_DIR / f"{id_}.npz") as z:
+        with np.load(rw_dir / f"{id_}.npz") as z:
             keys, scores = z["keys"], z["scores"].astype(np.float32)
         norm = random_walk.upsample_normalised(torch.from_numpy(scores), gt.shape)
         curve.add(norm, keys, gt)

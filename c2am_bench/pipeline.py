@@ -1,12 +1,18 @@
-"""``c2am-bench compare``: baseline CAM, CAM+Constant and C2AM from classifier to DeepLabV2.
+"""The runner: one variant x one seed through every stage, on the content-keyed stage cache.
 
-One baseline classifier is trained; its seeds pass also builds the Global CAM; CAM+Constant and C2AM
-fine-tune from the baseline's weights (paper Table 2). Every method then gets seeds and a seed
-evaluation, IRN pseudo-masks (IR labels, boundary net, random walk) and a DeepLabV2 trained on them.
-Each stage directory records a key (hash of its merged config, its data and its input files) in
-``stage.json``: a stage whose key matches is reused, a killed training resumes from its last
-checkpoint, and a directory holding a different run is never overwritten. (The content-hashed
-stage cache of issue 6 -- sharing stages across trials -- is not built yet.)
+Stages (each a :class:`~c2am_bench.stage_cache.StageCache` directory, see that module):
+
+``classifier`` (baseline CAM, trained from scratch or ImageNet) -> ``seeds`` (multi-scale + flip
+CAMs, the baseline's also the Global CAM, and the seed evaluation) -> ``classifier`` of
+CAM+Constant / C2AM (fine-tuned from the baseline, paper Table 2) -> their ``seeds`` ->
+``ir_labels`` (dense CRF) -> ``boundary_net`` (IRN, trained) -> ``boundary`` (maps) -> ``walk``
+(random-walk scores) -> ``masks`` (pseudo-masks at ``sem_seg_bg`` and their evaluation) ->
+``segmentor`` (DeepLabV2, trained) -> ``seg_eval`` (val mIoU plain / TTA / CRF).
+
+Every key hashes the stage's settings (the merged mmengine config text for training stages, with
+the cache and data paths replaced by placeholders so a moved work dir keeps its keys) and the
+keys of the stages it reads, so variants and study trials share whatever they have in common: one
+baseline per seed, one Global CAM, one walk per ``(seeds, boundary, beta, exp_times)``.
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ import hashlib
 import json
 import logging
 import os
-import time
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .stage_cache import StageCache, stage_key
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +97,84 @@ SEG_WEIGHTS = "segmentor.pth"
 IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8}
+UNTIL = ("seeds", "masks", "seg")
+SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
+DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One CAM method with its settings: a column of the comparison, or a study trial's point.
+
+    Args:
+        name: unique display key (``cam``, ``c2am``, ``c2am[pooling=max]``, ``mycam``).
+        method: ``cam``, ``cam_constant``, ``c2am`` or ``external``.
+        options: classifier ``--cfg-options`` (dotted keys, e.g. ``model.head.pooling``).
+        irn: overrides of :data:`IRN_DEFAULTS` (``conf_fg``, ``conf_bg``, ``sem_seg_bg``,
+            ``beta``, ``exp_times``).
+        external: folder of ``<id>.npz`` seeds made elsewhere (``method='external'``).
+    """
+
+    name: str
+    method: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    irn: Mapping[str, float] = field(default_factory=dict)
+    external: str | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in (*METHODS, "external"):
+            raise ConfigError(f"unknown method {self.method!r}; choose from "
+                              f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
+        if (self.method == "external") != (self.external is not None):
+            raise ConfigError(f"variant {self.name!r}: external seeds need method 'external'")
+        unknown = set(self.irn) - set(IRN_DEFAULTS)
+        if unknown:
+            raise ConfigError(f"variant {self.name!r}: unknown IRN setting(s) {sorted(unknown)}; "
+                              f"choose from {', '.join(IRN_DEFAULTS)}")  # fmt: skip
+
+    @property
+    def display(self) -> str:
+        return self.label or METHOD_LABELS.get(self.name, self.name)
+
+    def irn_settings(self) -> dict:
+        settings = {**IRN_DEFAULTS, **self.irn}
+        fg, bg, ssb = settings["conf_fg"], settings["conf_bg"], settings["sem_seg_bg"]
+        if not (0.0 <= bg < fg <= 1.0):
+            raise ConfigError(f"variant {self.name!r}: need 0 <= conf_bg < conf_fg <= 1, got "
+                              f"conf_bg={bg}, conf_fg={fg}")  # fmt: skip
+        if not 0.0 <= ssb <= 1.0:
+            raise ConfigError(f"variant {self.name!r}: sem_seg_bg={ssb} must be in [0, 1]")
+        return settings
+
+    def params(self) -> dict:
+        """Flat parameters for reports: method, classifier options, IRN settings."""
+        out = {"method": self.method, **dict(self.options)}
+        out.update({f"irn.{k}": v for k, v in self.irn_settings().items()})
+        if self.external:
+            out["external"] = self.external
+        return out
+
+
+def parse_method(spec: str) -> Variant:
+    """``cam`` | ``cam_constant`` | ``c2am`` | ``NAME=external:DIR`` -> :class:`Variant`."""
+    spec = spec.strip()
+    if "=" in spec:
+        name, _, rest = spec.partition("=")
+        kind, _, folder = rest.partition(":")
+        if kind != "external" or not folder or not name:
+            raise ConfigError(f"--methods: {spec!r}: write NAME=external:DIR")
+        if name in METHODS or not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"--methods: {spec!r}: NAME must be a new word (letters, digits, "
+                              "'-', '_'), not a built-in method")  # fmt: skip
+        if not Path(folder).is_dir():
+            raise DataError(folder, "external CAM folder not found")
+        return Variant(name=name, method="external", external=str(Path(folder).resolve()))
+    if spec not in METHODS:
+        raise ConfigError(f"--methods: unknown method {spec!r}; choose from "
+                          f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
+    return Variant(name=spec, method=spec)
 
 
 def data_fingerprint(root: Path) -> str:
@@ -106,274 +188,405 @@ def data_fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _fraction(percent) -> float | None:
-    """mmseg's IoUMetric reports percentages; the harness reports fractions in [0, 1]."""
-    return None if percent is None else round(float(percent) / 100.0, 4)
+def synth_data(cache: StageCache, profile: str, overrides: Mapping[str, float],
+               progress: bool = False) -> Path:  # fmt: skip
+    """A SynthVOC tree with generator ``overrides`` (a study's data parameters), cached."""
+    from dataclasses import asdict
 
+    from .datasets import synthvoc
 
-class _Timings:
-    """Wall seconds of each step, kept in a JSON file so a reused step still reports its cost."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.values = json.loads(path.read_text()) if path.is_file() else {}
-
-    def record(self, key: str, seconds: float | None) -> None:
-        if seconds is not None:
-            self.values[key] = round(float(seconds), 1)
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text(json.dumps(self.values, indent=1) + "\n")
-            os.replace(tmp, self.path)
-
-    def run(self, key: str, needed: bool, step) -> None:
-        """Run ``step`` when ``needed`` and record its wall time under ``key``."""
-        if needed:
-            t0 = time.perf_counter()
-            step()
-            self.record(key, time.perf_counter() - t0)
-
-
-def _stage_key(*parts: str) -> str:
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def _check_stage(stage_dir: Path, key: str, done_file: str) -> bool:
-    """True when ``stage_dir`` holds this exact stage, finished; raise if it holds another one."""
-    meta = stage_dir / "stage.json"
-    if not meta.is_file():
-        if stage_dir.exists() and any(stage_dir.iterdir()):
-            raise ConfigError(f"{stage_dir}: not empty and not a c2am-bench stage; "
-                              "choose another --work-dir")  # fmt: skip
-        return False
-    recorded = json.loads(meta.read_text()).get("key")
-    if recorded != key:
-        raise ConfigError(
-            f"{stage_dir}: holds a run with other settings (stage key {recorded} != {key}); "
-            "choose another --work-dir or remove it"
-        )
-    return (stage_dir / done_file).exists()
-
-
-def _write_stage(stage_dir: Path, key: str, **info) -> None:
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stage_dir / ".stage.json.tmp"
-    tmp.write_text(json.dumps({"key": key, **info}, indent=1) + "\n")
-    os.replace(tmp, stage_dir / "stage.json")
-
-
-def _train_stage(
-    name, config, options, stage_dir, data_key, inputs=(), weights_name=None, verbose=False
-) -> dict:
-    from .train import METRICS_FILE, WEIGHTS_FILE, load_config, train
-
-    weights_name = weights_name or WEIGHTS_FILE
-    # One Runner per stage in this process: each needs its own visualizer instance name.
-    options = {**options, "visualizer.name": f"visualizer-{name}"}
-    cfg = load_config(CONFIG_ROOT / config, options, stage_dir)
-    key = _stage_key(cfg.pretty_text, data_key, *(_sha256(Path(p)) for p in inputs))
-    if _check_stage(stage_dir, key, weights_name):
-        logger.info("%s: reusing the finished run in %s", name, stage_dir)
-        return json.loads((stage_dir / METRICS_FILE).read_text())
-    resume = (stage_dir / "last_checkpoint").is_file()
-    _write_stage(stage_dir, key, stage="classifier", method=name, config=config)
-    logger.info("%s: training %s%s", name, config, " (resuming)" if resume else "")
-    return train(cfg, resume=resume, weights_name=weights_name, quiet_console=not verbose)
-
-
-def _seed_stage(run_dir: Path, data_root: Path, global_cam: bool, progress: bool) -> dict:
-    from .seeds import CAMS_DIR, evaluate_seeds, make_seeds
-
-    summary_file = run_dir / "seeds.json"
-    if (run_dir / CAMS_DIR).is_dir() and summary_file.is_file():
-        summary = json.loads(summary_file.read_text())
-    else:
-        summary = make_seeds(run_dir, run_dir, data_root=data_root, split="train_aug",
-                             global_cam_size=GLOBAL_CAM_SIZE if global_cam else None,
-                             progress=progress)  # fmt: skip
-    metrics_file = run_dir / "seed_eval" / "metrics.json"
-    if metrics_file.is_file():
-        metrics = json.loads(metrics_file.read_text())
-    else:
-        metrics = evaluate_seeds(run_dir / CAMS_DIR, data_root, run_dir / "seed_eval")
-    return {"seeds": summary, "seed_eval": metrics}
-
-
-def _irn_stages(
-    method, run_dir, data_root, data_key, profile, backbone_ckpt, progress, verbose=False
-) -> dict:
-    """IR labels -> boundary net -> boundary maps -> random walk -> pseudo-masks -> metrics."""
-    from . import irn_stage
-    from .ir_labels import ir_label_quality, make_ir_labels
-
-    t = IRN_THRESHOLDS
-    irn_dir = run_dir / "irn"
-    timings = _Timings(run_dir / "timings.json")
-    timings.run(
-        "ir_labels_seconds",
-        not (run_dir / "ir_labels").is_dir(),
-        lambda: make_ir_labels(data_root, run_dir / "cams", run_dir, split="train_aug",
-                               conf_fg=t["conf_fg"], conf_bg=t["conf_bg"],
-                               progress=progress),
-    )  # fmt: skip
-    quality_file = run_dir / "ir_label_quality.json"
-    if quality_file.is_file():
-        quality = json.loads(quality_file.read_text())
-    else:  # what conf_fg / conf_bg trade: how much is labelled, how much of it is right
-        quality = ir_label_quality(data_root, run_dir / "ir_labels", split="train")
-        quality_file.write_text(json.dumps(quality, indent=1) + "\n")
-    opts = {
-        "train_dataloader.dataset.data_root": str(data_root),
-        "train_dataloader.dataset.data_prefix.seg_map_path": str((run_dir / "ir_labels").resolve()),
-        "model.backbone_checkpoint": str(backbone_ckpt),
-        **IRN_PROFILE_OPTIONS[profile],
-    }
-    irn_metrics = _train_stage(f"{method}/irn", IRN_CONFIGS[profile], opts, irn_dir, data_key,
-                               inputs=[run_dir / "ir_labels.json", backbone_ckpt],
-                               weights_name=irn_stage.WEIGHTS_FILE, verbose=verbose)  # fmt: skip
-    timings.record("boundary_train_seconds", irn_metrics.get("train_seconds"))
-    timings.run(
-        "boundary_maps_seconds",
-        not (irn_dir / irn_stage.BOUNDARY_DIR).is_dir(),
-        lambda: irn_stage.make_boundaries(irn_dir, data_root, irn_dir, progress=progress),
-    )
-    metrics_file = irn_dir / "mask_eval" / "metrics.json"
-    walk_needed = not (irn_dir / irn_stage.PSEUDO_DIR).is_dir()
-    if walk_needed:  # new masks: an old evaluation must not be reused for them
-        metrics_file.unlink(missing_ok=True)
-    timings.run(
-        "random_walk_seconds",
-        walk_needed,
-        lambda: irn_stage.make_pseudo_masks(run_dir / "cams", irn_dir / irn_stage.BOUNDARY_DIR,
-                                            data_root, irn_dir, sem_seg_bg=t["sem_seg_bg"],
-                                            progress=progress),
-    )  # fmt: skip
-    if (
-        metrics_file.is_file()
-        and json.loads(metrics_file.read_text())["sem_seg_bg"] == t["sem_seg_bg"]
-    ):  # the masks and their evaluation are reused together, like the seeds'
-        metrics = json.loads(metrics_file.read_text())
-    else:
-        metrics = irn_stage.evaluate_pseudo_masks(irn_dir, data_root, sem_seg_bg=t["sem_seg_bg"])
-    return {"metrics": metrics, "timings": timings.values, "ir_quality": quality}
-
-
-def _seg_stage(method, run_dir, data_root, data_key, profile, class_names, verbose) -> dict:
-    """DeepLabV2 trained on the method's pseudo-masks; val mIoU (and train mIoU vs GT)."""
-    irn_dir = run_dir / "irn"
-    names = ["background", *class_names]
-    opts = {
-        **{f"{k}.dataset.data_root": str(data_root) for k in (*_LOADER_KEYS, "test_dataloader")},
-        **{f"{k}.dataset.metainfo.classes": names for k in (*_LOADER_KEYS, "test_dataloader")},
-        "train_dataloader.dataset.data_prefix.seg_map_path": str(
-            (irn_dir / "pseudo_masks").resolve()
-        ),
-        "model.decode_head.num_classes": len(names),
-        # The test loop scores the segmentation model on `train` against the ground truth, so
-        # seeds -> pseudo-masks -> segmentation read on the same images.
-        "test_dataloader.dataset.ann_file": "ImageSets/Segmentation/train.txt",
-        **SEG_PROFILE_OPTIONS[profile],
-    }
-    return _train_stage(f"{method}/seg", SEG_CONFIGS[profile], opts, run_dir / "seg", data_key,
-                        inputs=[irn_dir / "pseudo_masks.json"], weights_name=SEG_WEIGHTS,
-                        verbose=verbose)  # fmt: skip
-
-
-def compare_methods(
-    data_root: str | os.PathLike,
-    work_dir: str | os.PathLike,
-    *,
-    profile: str = "default",
-    methods: tuple[str, ...] = METHODS,
-    progress: bool = True,
-    verbose: bool = False,
-    irn: bool = True,
-    segmentation: bool = True,
-) -> list[dict]:
-    """Run every method through the CAM stage and (``irn=True``) the IRN stage; one row each.
-
-    Returns:
-        Rows with ``method``, classifier ``mAP``/``f1_micro`` on val, seed mIoU at the fixed
-        and the best threshold (on ``train``), pseudo-mask mIoU at ``sem_seg_bg`` and the best,
-        IR-label quality, and the wall seconds of each step (recorded when it ran).
-    """
-    from .datasets import voc
-
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = set(overrides) - set(DATA_PARAMS)
     if unknown:
-        raise ConfigError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    if profile not in CONFIGS:
-        raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
-    data_root, work_dir = Path(data_root), Path(work_dir)
-    tree = voc.open_tree(data_root)
-    data_key = data_fingerprint(data_root)
-    base = {
-        **{f"{k}.dataset.data_root": str(data_root) for k in _LOADER_KEYS},
-        "model.head.num_classes": tree.num_classes,
-        **PROFILE_OPTIONS[profile],
-    }
-    finetune = dict(base)
-    if profile in FINETUNE_EPOCHS:
-        finetune["train_cfg.max_epochs"] = FINETUNE_EPOCHS[profile]
-    configs = CONFIGS[profile]
-    base_dir = work_dir / "cam"
-    rows = []
-    run_dirs = {"cam": base_dir}
-    for method in ("cam", *[m for m in methods if m != "cam"]):
-        run_dir = work_dir / method
-        run_dirs[method] = run_dir
-        if method == "cam":
-            train_metrics = _train_stage(
-                method, configs[method], base, run_dir, data_key, verbose=verbose
-            )
-        else:
-            opts = {**finetune, "load_from": str(base_dir / "classifier.pth")}
-            inputs = [base_dir / "classifier.pth"]
-            if method == "c2am":
-                opts["model.head.global_cam"] = str(base_dir / "global_cam.npz")
-                inputs.append(base_dir / "global_cam.npz")
-            train_metrics = _train_stage(
-                method, configs[method], opts, run_dir, data_key, inputs, verbose=verbose
-            )
-        seeds = _seed_stage(run_dir, data_root, global_cam=method == "cam", progress=progress)
-        ev = seeds["seed_eval"]
-        masks = None
-        if irn and method in methods:
-            masks = _irn_stages(method, run_dir, data_root, data_key, profile,
-                                base_dir / "classifier.pth", progress, verbose)  # fmt: skip
-        if method in methods:
-            rows.append({
-                "method": method,
-                "label": METHOD_LABELS[method],
-                "mAP": train_metrics.get("cls/mAP"),
-                "f1_micro": train_metrics.get("cls/f1_micro"),
-                "seed_mIoU_fixed": ev["miou_at_fixed"],
-                "fixed_threshold": ev["fixed_threshold"],
-                "seed_mIoU_best": ev["best_miou"],
-                "best_threshold": ev["best_threshold"],
-                "train_seconds": train_metrics.get("train_seconds"),
-                "seed_seconds": seeds["seeds"]["seconds"],
-                "run_dir": str(run_dir),
+        raise ConfigError(f"unknown data parameter(s) {sorted(unknown)}; choose from "
+                          f"{', '.join(DATA_PARAMS)}")  # fmt: skip
+    cfg = synthvoc.make_config("smoke" if profile == "smoke" else "default", **overrides)
+    key = stage_key("data", asdict(cfg))
+    folder = cache.build(
+        "data", key, lambda tmp: synthvoc.generate(cfg, tmp / "voc", progress=progress) and None
+    )
+    return folder / "voc"
+
+
+def _pct(value) -> float:
+    """Fraction in [0, 1] (or None) -> percent, NaN for missing (reports use percent)."""
+    return float("nan") if value is None else round(100.0 * float(value), 3)
+
+
+def _mm_pct(value) -> float:
+    """mmseg's IoUMetric already reports percent."""
+    return float("nan") if value is None else round(float(value), 3)
+
+
+@dataclass
+class Results:
+    """What a run produced, in the report's tidy shapes (see ``c2am_bench.report``)."""
+
+    runs: list[dict] = field(default_factory=list)
+    per_class: list[dict] = field(default_factory=list)
+    curves: list[dict] = field(default_factory=list)
+
+    def extend(self, other: Results) -> None:
+        self.runs += other.runs
+        self.per_class += other.per_class
+        self.curves += other.curves
+
+
+class Runner:
+    """Runs variants x seeds on one dataset through the stages, sharing the cache.
+
+    Args:
+        data_root: VOC-layout dataset root.
+        cache: the stage cache (``<work_dir>/cache``).
+        profile: ``smoke``, ``default`` or ``paper`` (picks configs and their sizes).
+        on_event: ``(scope, stage, key, what)`` for the terminal (scope = ``"c2am seed 0"``).
+        seg_eval: evaluate DeepLabV2 also with ``"tta"`` and/or ``"crf"``.
+    """
+
+    def __init__(
+        self,
+        data_root: str | os.PathLike,
+        cache: StageCache,
+        *,
+        profile: str = "default",
+        progress: bool = False,
+        verbose: bool = False,
+        on_event: Callable[[str, str, str, str], None] | None = None,
+        seg_eval: tuple[str, ...] = ("tta", "crf"),
+    ) -> None:
+        from .datasets import voc
+
+        if profile not in CONFIGS:
+            raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
+        self.data_root = Path(data_root).resolve()
+        self.tree = voc.open_tree(self.data_root)
+        self.data_key = data_fingerprint(self.data_root)
+        self.cache, self.profile = cache, profile
+        self.progress, self.verbose, self.seg_modes = progress, verbose, tuple(seg_eval)
+        self.scope = ""
+        self._on_event = on_event or (lambda *a: None)
+        cache._on_event = lambda stage, key, what: self._on_event(self.scope, stage, key, what)
+        self._runners = 0
+
+    # -- keys ---------------------------------------------------------------------------------
+    def _config(self, config: str, options: Mapping[str, Any]):
+        """Merged config and its key (paths replaced by placeholders, work dir excluded)."""
+        from .train import load_config
+
+        cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
+        text = cfg.pretty_text.replace(str(self.cache.root), "<cache>")
+        text = text.replace(str(self.data_root), "<data>")
+        return cfg, stage_key(config, text, self.data_key)
+
+    def _train(self, stage: str, config: str, options: Mapping[str, Any], weights: str) -> Path:
+        from .train import train
+
+        cfg, key = self._config(config, options)
+
+        def run(work_dir: Path, resume: bool) -> dict:
+            cfg.work_dir = str(work_dir)
+            self._runners += 1  # mmengine needs a fresh visualizer name per Runner in a process
+            cfg.visualizer.name = f"visualizer-{stage}-{key}-{self._runners}"
+            metrics = train(cfg, resume=resume, weights_name=weights,
+                            quiet_console=not self.verbose)  # fmt: skip
+            return {"config": config, "train_seconds": metrics.get("train_seconds")}
+
+        return self.cache.train(stage, key, run, config=config)
+
+    # -- stages -------------------------------------------------------------------------------
+    def _loader_options(self, keys=_LOADER_KEYS) -> dict:
+        return {f"{k}.dataset.data_root": str(self.data_root) for k in keys}
+
+    def classifier(self, variant: Variant, seed: int) -> Path:
+        """The trained classifier of ``variant`` (the baseline CAM for ``method='cam'``)."""
+        opts = {
+            **self._loader_options(),
+            "model.head.num_classes": self.tree.num_classes,
+            "randomness.seed": seed,
+            **PROFILE_OPTIONS[self.profile],
+        }
+        if variant.method != "cam":
+            base = self.classifier(Variant("cam", "cam"), seed)
+            opts["load_from"] = str(base / "classifier.pth")
+            if self.profile in FINETUNE_EPOCHS:
+                opts["train_cfg.max_epochs"] = FINETUNE_EPOCHS[self.profile]
+            if variant.method == "c2am":
+                opts["model.head.global_cam"] = str(self.baseline_seeds(seed) / "global_cam.npz")
+        opts.update(variant.options)
+        return self._train("classifier", CONFIGS[self.profile][variant.method], opts,
+                           "classifier.pth")  # fmt: skip
+
+    def baseline_seeds(self, seed: int) -> Path:
+        return self.seeds(Variant("cam", "cam"), seed)
+
+    def seeds(self, variant: Variant, seed: int) -> Path:
+        """``cams/`` seeds on ``train_aug`` (+ ``global_cam.npz`` for the baseline), evaluated."""
+        from .seeds import REFERENCE_SCALES, evaluate_seeds, make_seeds
+
+        if variant.method == "external":
+            return self._external_seeds(variant)
+        clf = self.classifier(variant, seed)
+        is_base = variant.method == "cam" and not variant.options
+        size = GLOBAL_CAM_SIZE if is_base else None
+        key = stage_key("seeds", clf.name, REFERENCE_SCALES, size, SEED_SPLIT, self.data_key)
+
+        def fill(tmp: Path) -> dict:
+            summary = make_seeds(clf, tmp, data_root=self.data_root, split=SEED_SPLIT,
+                                 global_cam_size=size, progress=self.progress)  # fmt: skip
+            evaluate_seeds(tmp / "cams", self.data_root, tmp / "seed_eval", split=EVAL_SPLIT)
+            return {"classifier": clf.name, "summary": summary}
+
+        return self.cache.build("seeds", key, fill)
+
+    def _external_seeds(self, variant: Variant) -> Path:
+        """Validated copies of a user's seeds (``cams/<id>.npz``), so later edits can't leak in."""
+        from .cams import load_seed
+        from .seeds import evaluate_seeds
+
+        folder = Path(variant.external)
+        ids = self.tree.read_split(SEED_SPLIT)
+        h = hashlib.sha256()
+        for id_ in ids:
+            path = folder / f"{id_}.npz"
+            if not path.is_file():
+                raise DataError(path, f"external seeds of {variant.name!r}: no seed for "
+                                      f"{SEED_SPLIT} image {id_}")  # fmt: skip
+            h.update(path.read_bytes())
+        key = stage_key("seeds", "external", h.hexdigest(), SEED_SPLIT, self.data_key)
+
+        def fill(tmp: Path) -> dict:
+            (tmp / "cams").mkdir()
+            for id_ in ids:
+                load_seed(folder / f"{id_}.npz")  # raises DataError naming a bad file
+                shutil.copy2(folder / f"{id_}.npz", tmp / "cams" / f"{id_}.npz")
+            evaluate_seeds(tmp / "cams", self.data_root, tmp / "seed_eval", split=EVAL_SPLIT)
+            return {"external": str(folder)}
+
+        return self.cache.build("seeds", key, fill)
+
+    def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
+        """IR labels -> boundary net -> boundary maps -> walk -> pseudo-masks (+ evaluation)."""
+        from . import irn_stage
+        from .ir_labels import ir_label_quality, make_ir_labels
+
+        t = variant.irn_settings()
+        key = stage_key("ir_labels", seeds_dir.name, t["conf_fg"], t["conf_bg"], SEED_SPLIT)
+
+        def fill_ir(tmp: Path) -> dict:
+            make_ir_labels(self.data_root, seeds_dir / "cams", tmp, split=SEED_SPLIT,
+                           conf_fg=t["conf_fg"], conf_bg=t["conf_bg"],
+                           progress=self.progress)  # fmt: skip
+            quality = ir_label_quality(self.data_root, tmp / "ir_labels", split=EVAL_SPLIT)
+            (tmp / "ir_label_quality.json").write_text(json.dumps(quality, indent=1) + "\n")
+            return {"seeds": seeds_dir.name, "conf_fg": t["conf_fg"], "conf_bg": t["conf_bg"]}
+
+        ir_dir = self.cache.build("ir_labels", key, fill_ir)
+        # IRN's backbone is ImageNet's; here it is the baseline classifier of the same seed.
+        backbone = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
+        opts = {
+            "train_dataloader.dataset.data_root": str(self.data_root),
+            "train_dataloader.dataset.data_prefix.seg_map_path": str(ir_dir / "ir_labels"),
+            "model.backbone_checkpoint": str(backbone),
+            "randomness.seed": seed,
+            **IRN_PROFILE_OPTIONS[self.profile],
+        }
+        net = self._train("boundary_net", IRN_CONFIGS[self.profile], opts, irn_stage.WEIGHTS_FILE)
+        bkey = stage_key("boundary", net.name, SEED_SPLIT)
+        bdir = self.cache.build("boundary", bkey, lambda tmp: irn_stage.make_boundaries(
+            net, self.data_root, tmp, split=SEED_SPLIT, progress=self.progress))  # fmt: skip
+        wkey = stage_key("walk", seeds_dir.name, bdir.name, t["beta"], t["exp_times"], 5)
+        wdir = self.cache.build("walk", wkey, lambda tmp: irn_stage.make_walk(
+            seeds_dir / "cams", bdir / irn_stage.BOUNDARY_DIR, self.data_root, tmp,
+            split=SEED_SPLIT, beta=t["beta"], exp_times=int(t["exp_times"]),
+            progress=self.progress))  # fmt: skip
+        mkey = stage_key("masks", wdir.name, t["sem_seg_bg"])
+
+        def fill_masks(tmp: Path) -> dict:
+            summary = irn_stage.masks_from_walk(wdir / irn_stage.RW_DIR, self.data_root, tmp,
+                                                split=SEED_SPLIT, sem_seg_bg=t["sem_seg_bg"],
+                                                progress=self.progress)  # fmt: skip
+            irn_stage.evaluate_pseudo_masks(tmp, self.data_root, split=EVAL_SPLIT,
+                                            sem_seg_bg=t["sem_seg_bg"],
+                                            rw_dir=wdir / irn_stage.RW_DIR)  # fmt: skip
+            return {"walk": wdir.name, **summary}
+
+        mdir = self.cache.build("masks", mkey, fill_masks)
+        return {"ir_labels": ir_dir, "boundary_net": net, "boundary": bdir, "walk": wdir,
+                "masks": mdir}  # fmt: skip
+
+    def segmentor(self, seed: int, masks_dir: Path) -> tuple[Path, Path | None]:
+        """DeepLabV2 trained on ``masks_dir/pseudo_masks`` and its val evaluations."""
+        keys = (*_LOADER_KEYS, "test_dataloader")
+        names = ["background", *self.tree.class_names]
+        opts = {
+            **self._loader_options(keys),
+            **{f"{k}.dataset.metainfo.classes": names for k in keys},
+            "train_dataloader.dataset.data_prefix.seg_map_path": str(masks_dir / "pseudo_masks"),
+            "model.decode_head.num_classes": len(names),
+            # The test loop scores the segmentation model on `train` against the ground truth, so
+            # seeds -> pseudo-masks -> segmentation read on the same images.
+            "test_dataloader.dataset.ann_file": f"ImageSets/Segmentation/{EVAL_SPLIT}.txt",
+            "randomness.seed": seed,
+            **SEG_PROFILE_OPTIONS[self.profile],
+        }
+        seg = self._train("segmentor", SEG_CONFIGS[self.profile], opts, SEG_WEIGHTS)
+        try:
+            from .seg_eval import evaluate_segmentor
+        except ImportError:  # pragma: no cover - the evaluation module is optional
+            return seg, None
+        modes = ("plain", *self.seg_modes)
+        key = stage_key("seg_eval", seg.name, modes, "val")
+
+        def fill(tmp: Path) -> dict:
+            for mode in modes:
+                evaluate_segmentor(seg, self.data_root, split="val", tta=mode == "tta",
+                                   crf=mode == "crf", out_dir=tmp / mode)  # fmt: skip
+            return {"segmentor": seg.name, "modes": list(modes)}
+
+        return seg, self.cache.build("seg_eval", key, fill)
+
+    # -- one variant x seed -------------------------------------------------------------------
+    def run(self, variant: Variant, seed: int, until: str = "seg", *, study: str = "compare",
+            trial: int = -1, is_baseline: bool = False) -> Results:  # fmt: skip
+        """Every stage of ``variant`` with ``seed`` up to ``until``; the report rows."""
+        if until not in UNTIL:
+            raise ConfigError(f"until={until!r}: choose from {', '.join(UNTIL)}")
+        self.scope = f"{variant.name} seed {seed}"
+        seeds_dir = self.seeds(variant, seed)
+        dirs: dict[str, Path | None] = {"seeds": seeds_dir}
+        if until in ("masks", "seg"):
+            dirs.update(self.masks(variant, seed, seeds_dir))
+        if until == "seg":
+            dirs["segmentor"], dirs["seg_eval"] = self.segmentor(seed, dirs["masks"])
+        return self._collect(variant, seed, dirs, study=study, trial=trial,
+                             is_baseline=is_baseline)  # fmt: skip
+
+    def _collect(self, variant: Variant, seed: int, dirs: dict, *, study: str, trial: int,
+                 is_baseline: bool) -> Results:  # fmt: skip
+        """One ``runs`` row (percent), per-class IoUs and threshold curves of a finished run."""
+        import pandas as pd
+
+        def read(path: Path) -> dict:
+            return json.loads(path.read_text()) if path.is_file() else {}
+
+        def seconds(stage: str, name: str = "seconds") -> float | None:
+            d = dirs.get(stage)
+            return read(d / "stage.json").get(name) if d is not None else None
+
+        tag = {"study": study, "trial": trial, "variant": variant.name, "seed": seed}
+        out = Results()
+        seeds_dir = dirs["seeds"]
+        seed_info = read(seeds_dir / "stage.json")
+        clf = (
+            self.cache.root / "classifier" / seed_info["classifier"]
+            if "classifier" in seed_info
+            else None
+        )
+        ev = read(seeds_dir / "seed_eval" / "metrics.json")
+        row = {
+            **tag, "method": variant.method, "label": variant.display,
+            "params": json.dumps(variant.params(), sort_keys=True), "is_baseline": is_baseline,
+            "cls_map": _pct(read(clf / "metrics.json").get("cls/mAP")) if clf else float("nan"),
+            "seed_miou": _pct(ev.get("best_miou")),
+            "seed_miou_fixed": _pct(ev.get("miou_at_fixed")),
+            "seed_threshold": ev.get("best_threshold"),
+            "seed_fg_precision": _pct(ev.get("fg_precision_at_best")),
+            "seed_fg_recall": _pct(ev.get("fg_recall_at_best")),
+            "seconds_classifier": read(clf / "stage.json").get("train_seconds") if clf else None,
+            "seconds_seeds": seed_info.get("seconds"),
+            "classifier_dir": str(clf or ""), "seeds_dir": str(seeds_dir),
+        }  # fmt: skip
+        for name, iou in (ev.get("per_class_iou_at_best") or {}).items():
+            out.per_class.append({**tag, "stage": "seed", "class": name, "iou": _pct(iou)})
+        curve = seeds_dir / "seed_eval" / "curve.csv"
+        if curve.is_file():
+            for r in pd.read_csv(curve).itertuples():
+                out.curves.append({**tag, "stage": "seed", "threshold": r.threshold,
+                                   "miou": _pct(r.mIoU)})  # fmt: skip
+        if "masks" in dirs:
+            q = read(dirs["ir_labels"] / "ir_label_quality.json")
+            m = read(dirs["masks"] / "mask_eval" / "metrics.json")
+            row.update({
+                "ir_fg_precision": _pct(q.get("fg_precision")),
+                "ir_ignore_share": _pct(q.get("ignore_share")),
+                "pseudo_miou": _pct(m.get("mIoU")), "pseudo_miou_best": _pct(m.get("best_miou")),
+                "sem_seg_bg": m.get("sem_seg_bg"), "best_sem_seg_bg": m.get("best_sem_seg_bg"),
+                "pseudo_fg_precision": _pct(m.get("fg_precision")),
+                "pseudo_fg_recall": _pct(m.get("fg_recall")),
+                "seconds_ir_labels": seconds("ir_labels"),
+                "seconds_boundary": _add(seconds("boundary_net", "train_seconds"),
+                                         seconds("boundary")),
+                "seconds_walk": _add(seconds("walk"), seconds("masks")),
+                "masks_dir": str(dirs["masks"]),
             })  # fmt: skip
-            if masks is not None:
-                m = masks["metrics"]
-                rows[-1].update(
-                    mask_mIoU=m["mIoU"], sem_seg_bg=m["sem_seg_bg"],
-                    mask_mIoU_best=m["best_miou"], best_sem_seg_bg=m["best_sem_seg_bg"],
-                    ir_fg_precision=masks["ir_quality"]["fg_precision"],
-                    ir_bg_precision=masks["ir_quality"]["bg_precision"],
-                    ir_ignore_share=masks["ir_quality"]["ignore_share"],
-                    **masks["timings"],
-                )  # fmt: skip
-            if (
-                masks is not None
-                and segmentation
-                and (CONFIG_ROOT / SEG_CONFIGS[profile]).is_file()
-            ):
-                seg = _seg_stage(method, run_dir, data_root, data_key, profile, tree.class_names,
-                                 verbose)  # fmt: skip
-                rows[-1].update(
-                    seg_val_mIoU=_fraction(seg.get("seg/mIoU")),
-                    seg_train_mIoU=_fraction(seg.get("test/seg/mIoU")),
-                    seg_seconds=seg.get("train_seconds"),
-                )
-    return rows
+            for name, iou in (m.get("per_class_iou") or {}).items():
+                out.per_class.append({**tag, "stage": "pseudo", "class": name, "iou": _pct(iou)})
+            curve = dirs["masks"] / "mask_eval" / "curve.csv"
+            if curve.is_file():
+                for r in pd.read_csv(curve).itertuples():
+                    out.curves.append({**tag, "stage": "pseudo", "threshold": r.sem_seg_bg,
+                                       "miou": _pct(r.mIoU)})  # fmt: skip
+        if "segmentor" in dirs:
+            s = read(dirs["segmentor"] / "metrics.json")
+            row.update(seg_miou=_mm_pct(s.get("seg/mIoU")),
+                       seg_train_miou=_mm_pct(s.get("test/seg/mIoU")),
+                       seconds_seg=seconds("segmentor", "train_seconds"),
+                       seg_dir=str(dirs["segmentor"]))  # fmt: skip
+            ev_dir = dirs.get("seg_eval")
+            plain = read(ev_dir / "plain" / "metrics.json") if ev_dir else {}
+            row.update(seg_fg_precision=_pct(plain.get("fg_precision")),
+                       seg_fg_recall=_pct(plain.get("fg_recall")))  # fmt: skip
+            for mode in ("tta", "crf"):
+                e = read(ev_dir / mode / "metrics.json") if ev_dir else {}
+                row[f"seg_{mode}_miou"] = _pct(e.get("miou"))
+            per_class = plain.get("per_class_iou") or {
+                k.split("IoU.", 1)[1]: v / 100 for k, v in s.items() if k.startswith("seg/IoU.")
+            }
+            for name, iou in per_class.items():
+                out.per_class.append({**tag, "stage": "seg", "class": name, "iou": _pct(iou)})
+        out.runs.append(row)
+        return out
+
+
+def _add(*values) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present), 2) if present else None
+
+
+def compare(
+    runner: Runner,
+    variants: list[Variant],
+    seeds: list[int],
+    *,
+    until: str = "seg",
+    against: str = "cam",
+) -> Results:
+    """Every variant x seed (seed-major, so each seed's shared baseline is built first)."""
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--methods: duplicate method names in {names}")
+    if against not in names:
+        raise ConfigError(f"--against {against!r} is not among the methods {names}")
+    results = Results()
+    for seed in seeds:
+        for variant in variants:
+            results.extend(runner.run(variant, seed, until, is_baseline=variant.name == against))
+    return results
+
+
+def write_results(results: Results, context: dict, out_dir: str | os.PathLike) -> Path:
+    """``runs.csv``, ``per_class.csv``, ``curves.csv`` and ``context.json`` (each atomic)."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "runs.csv": pd.DataFrame(results.runs).to_csv(index=False),
+        "per_class.csv": pd.DataFrame(results.per_class).to_csv(index=False),
+        "curves.csv": pd.DataFrame(results.curves).to_csv(index=False),
+        "context.json": json.dumps(context, indent=1, default=str) + "\n",
+    }
+    for name, text in files.items():
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out_dir / name)
+    return out_dir

@@ -1,0 +1,458 @@
+"""``compare``, ``study run|list`` and ``report``: the commands users run (parsers + handlers).
+
+Kept apart from :mod:`c2am_bench.cli` (the stage-by-stage commands) so each file stays readable;
+all the work happens in :mod:`~c2am_bench.pipeline`, :mod:`~c2am_bench.studies` and
+:mod:`~c2am_bench.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import C2AMError, ConfigError
+
+DEFAULT_WORK = Path("work_dirs")
+DEFAULT_DATA = {"default": Path("data/synthvoc-default"), "smoke": Path("data/synthvoc-smoke")}
+PROFILES = ("smoke", "default", "paper")
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: comma-separated integers, e.g. 0,1,2"
+        ) from None
+    if not seeds or any(not 0 <= s < 2**31 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: distinct integers in [0, 2^31)")
+    return seeds
+
+
+def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> None:
+    p.add_argument("--profile", default="default", choices=PROFILES)
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="VOC-layout root (default: the generated SynthVOC of the profile)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None if default_seeds is None else _seeds(default_seeds),
+        help="comma-separated seeds, e.g. 0,1,2 (mean and 95%% "
+        "CI over them; deltas are paired by seed)",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=DEFAULT_WORK,
+        help="stage cache and run results (default: work_dirs)",
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="where the report goes (default: reports/<name>)",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB or "
+        "journal:FILE (default: sqlite in the work dir)",
+    )
+    p.add_argument(
+        "--force", default="", help="comma-separated stages to recompute, e.g. masks,segmentor"
+    )
+    p.add_argument("--verbose", action="store_true", help="show mmengine's training log")
+
+
+def add_parsers(sub) -> None:
+    """Register ``compare``, ``study`` and ``report`` on the top-level subparsers."""
+    compare = sub.add_parser(
+        "compare", help="CAM vs CAM+Constant vs C2AM through every stage, with a report"
+    )
+    _common(compare)
+    compare.add_argument(
+        "--methods",
+        default="cam,cam_constant,c2am",
+        help="comma-separated: cam, cam_constant, c2am, NAME=external:DIR",
+    )
+    compare.add_argument("--against", default="cam", help="baseline for the deltas (default cam)")
+    compare.add_argument(
+        "--until",
+        default="seg",
+        choices=["seeds", "masks", "seg"],
+        help="last stage to run (default: seg, DeepLabV2)",
+    )
+    compare.add_argument("--name", default=None, help="run name (default compare-<profile>)")
+    compare.set_defaults(func=cmd_compare)
+
+    study = sub.add_parser("study", help="named ablation studies (Optuna) from studies/*.yaml")
+    ssub = study.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+    slist = ssub.add_parser("list", help="name, question, search space and objective of each")
+    slist.set_defaults(func=cmd_study_list)
+    srun = ssub.add_parser("run", help="run (or continue) a study; renders its report")
+    srun.add_argument("name", help="a study of `c2am-bench study list`")
+    srun.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="trials to complete in total (default: the grid, or the file's)",
+    )
+    srun.add_argument(
+        "--objective",
+        default=None,
+        help="seed_miou | pseudo_miou | seg_miou (+ _gain: minus the baseline)",
+    )
+    _common(srun, default_seeds=None)
+    srun.set_defaults(func=cmd_study_run)
+
+    report = sub.add_parser("report", help="render the report of a finished compare or study")
+    report.add_argument("run", help="run name (work_dirs/runs/NAME) or a results directory")
+    report.add_argument("--out", type=Path, default=None, help="default: reports/<name>")
+    report.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    report.add_argument("--storage", default=None, help="study storage (for Optuna figures)")
+    report.set_defaults(func=cmd_report)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _resolve_data(args) -> Path:
+    from .datasets import synthvoc, voc
+
+    root = args.data
+    if root is None:
+        if args.profile == "paper":
+            raise ConfigError("--profile paper needs --data pointing at VOCdevkit/VOC2012")
+        root = DEFAULT_DATA[args.profile]
+        state = synthvoc.ensure(synthvoc.make_config(args.profile), root, progress=_progress(args))
+        _say(args, f"dataset: SynthVOC ({args.profile} profile) at {root} [{state}]")
+    summary = voc.check_tree(root, progress=_progress(args))
+    if not args.quiet:
+        print(voc.format_summary(summary))
+    return Path(root)
+
+
+def _say(args, text: str) -> None:
+    if not args.quiet:
+        print(text, flush=True)
+
+
+def _events(args):
+    """Stage events -> one terminal line each: which method/seed, stage, reused or computing."""
+    start, seen = time.perf_counter(), set()
+
+    def on_event(scope: str, stage: str, key: str, what: str) -> None:
+        if args.quiet or what == "done" or (scope, stage, key, what) in seen:
+            return
+        seen.add((scope, stage, key, what))
+        t = time.perf_counter() - start
+        print(f"[{t:6.0f}s] {scope:<28} {stage:<13} {what} ({stage}/{key})", flush=True)
+
+    return on_event
+
+
+def _cache(args):
+    from .stage_cache import StageCache
+
+    force = [s.strip() for s in args.force.split(",") if s.strip()]
+    return StageCache(args.work_dir / "cache", force=force)
+
+
+def _context(
+    args,
+    *,
+    kind: str,
+    name: str,
+    data_root: Path,
+    against: str,
+    objective=None,
+    storage=None,
+    notes=(),
+) -> dict:
+    from .datasets import voc
+    from .environment import describe
+    from .pipeline import data_fingerprint
+    from .studies import git_commit, redact
+
+    env = describe()
+    env["git commit"] = git_commit()
+    return {
+        "title": name,
+        "kind": kind,
+        "name": name,
+        "against": against,
+        "profile": args.profile,
+        "data_root": str(data_root.resolve()),
+        "data_fingerprint": data_fingerprint(data_root),
+        "class_names": voc.open_tree(data_root).class_names,
+        "objective": objective,
+        "environment": env,
+        "storage": redact(storage),
+        "seeds": list(args.seeds or ()),
+        "notes": list(notes),
+    }
+
+
+def _render(results_dir: Path, report_dir: Path, study=None) -> Path:
+    from .report import render_report
+
+    return render_report(results_dir, report_dir, study=study)
+
+
+def _run_dir(work_dir: Path, name: str) -> Path:
+    from .studies import check_name
+
+    return work_dir / "runs" / check_name(name, "run name")
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_compare(args) -> int:
+    from .pipeline import Runner, compare, parse_method, write_results
+
+    variants = [parse_method(m) for m in args.methods.split(",") if m.strip()]
+    if not variants:
+        raise ConfigError("--methods: name at least one method")
+    name = args.name or f"compare-{args.profile}"
+    run_dir = _run_dir(args.work_dir, name)
+    report_dir = args.report_dir or Path("reports") / name
+    root = _resolve_data(args)
+    start = time.perf_counter()
+    runner = Runner(
+        root,
+        _cache(args),
+        profile=args.profile,
+        progress=_progress(args),
+        verbose=args.verbose,
+        on_event=_events(args),
+    )
+    results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against)
+    wall = time.perf_counter() - start
+    context = _context(
+        args,
+        kind="compare",
+        name=name,
+        data_root=root,
+        against=args.against,
+        storage=args.storage,
+        notes=[
+            f"wall time of this invocation: {wall:.0f} s (stages reused from "
+            "the cache cost nothing here; runs.csv has each stage's own time)"
+        ],
+    )
+    write_results(results, context, run_dir)
+    if args.storage:
+        _record_compare(args.storage, name, results, args.against)
+    written = _render(run_dir, report_dir)
+    _print_table(results.runs)
+    _say(args, f"\nwall time {wall:.0f}s; results {run_dir}; report {written}/index.html")
+    return 0
+
+
+def _record_compare(url: str, name: str, results, against: str) -> None:
+    """Each (method, seed) of a compare as one Optuna trial: readable by optuna's CLI/dashboard."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    from .studies import open_storage
+
+    study = optuna.create_study(
+        study_name=name,
+        storage=open_storage(url, heartbeat=False),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    seen = {(t.params.get("variant"), t.params.get("seed")) for t in study.get_trials()}
+    names = sorted({r["variant"] for r in results.runs})
+    for row in results.runs:
+        if (row["variant"], row["seed"]) in seen:
+            continue
+        value = row.get("seg_miou", row.get("pseudo_miou", row["seed_miou"]))
+        study.add_trial(
+            optuna.create_trial(
+                params={"variant": row["variant"], "seed": row["seed"]},
+                distributions={
+                    "variant": CategoricalDistribution(names),
+                    "seed": IntDistribution(0, 2**31 - 1),
+                },
+                value=value if value == value else None,
+                state=optuna.trial.TrialState.COMPLETE
+                if value == value
+                else optuna.trial.TrialState.FAIL,
+                user_attrs={k: v for k, v in row.items() if isinstance(v, (int, float, str, bool))},
+            )
+        )
+
+
+def _print_table(runs: list[dict]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(runs)
+    cols = {
+        "label": "method",
+        "seed": "seed",
+        "cls_map": "cls mAP",
+        "seed_miou": "seed",
+        "seed_miou_fixed": "seed@0.15",
+        "pseudo_miou": "pseudo",
+        "seg_miou": "seg val",
+        "seg_tta_miou": "seg +TTA",
+        "seg_crf_miou": "seg +CRF",
+    }
+    frame = frame[[c for c in cols if c in frame]].rename(columns=cols)
+    print("\nmIoU (%): seeds and pseudo-masks on train, DeepLabV2 on val")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+
+
+def cmd_study_list(args) -> int:
+    from .studies import list_specs
+
+    for spec in list_specs():
+        sampler = f"grid ({spec.grid_size} points)" if spec.is_grid else "TPE (seeded)"
+        print(
+            f"{spec.name}\n  question:  {spec.question}\n  space:     {spec.describe_space()}\n"
+            f"  objective: {spec.objective} (maximise); sampler: {sampler}; "
+            f"profiles: {', '.join(spec.profiles)}\n"
+        )
+    return 0
+
+
+def cmd_study_run(args) -> int:
+    from .pipeline import Runner, synth_data, write_results
+    from .studies import find_spec, run_study, study_results
+
+    spec = find_spec(args.name)
+    if args.profile not in spec.profiles:
+        raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}")
+    if args.n_trials is not None and args.n_trials < 1:
+        raise ConfigError(f"--n-trials {args.n_trials}: must be >= 1")
+    args.seeds = args.seeds or spec.seeds
+    name = f"study-{spec.name}-{args.profile}"
+    run_dir = _run_dir(args.work_dir, name)
+    report_dir = args.report_dir or Path("reports") / name
+    root = _resolve_data(args)
+    storage = args.storage or f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    cache = _cache(args)
+    events, runners = _events(args), {}
+
+    def make_runner(data: dict):
+        key = json.dumps(data, sort_keys=True)
+        if key not in runners:
+            data_root = root
+            if data:
+                if args.data is not None:
+                    raise ConfigError(
+                        f"study {spec.name!r} regenerates SynthVOC (data.* "
+                        "parameters); it cannot run on --data"
+                    )
+                data_root = synth_data(cache, args.profile, data, progress=_progress(args))
+            runners[key] = Runner(
+                data_root,
+                cache,
+                profile=args.profile,
+                progress=_progress(args),
+                verbose=args.verbose,
+                on_event=events,
+            )
+        return runners[key]
+
+    def on_trial(trial) -> None:
+        _say(
+            args,
+            f"trial {trial.number} {trial.state.name}: value {trial.value} params {trial.params}",
+        )
+
+    start = time.perf_counter()
+    study = run_study(
+        spec,
+        make_runner,
+        storage_url=storage,
+        profile=args.profile,
+        seeds=tuple(args.seeds),
+        n_trials=args.n_trials,
+        work_dir=str(args.work_dir.resolve()),
+        objective=args.objective,
+        on_trial=on_trial,
+    )
+    results = study_results(study)
+    if not results.runs:
+        raise C2AMError(f"study {spec.name!r}: no completed trial to report yet")
+    context = _context(
+        args,
+        kind="study",
+        name=name,
+        data_root=root,
+        against="cam",
+        objective=args.objective or spec.objective,
+        storage=storage,
+        notes=[spec.question],
+    )
+    context.update(
+        study=study.study_name,
+        question=spec.question,
+        space=spec.describe_space(),
+        default_storage=args.storage is None,
+    )
+    write_results(results, context, run_dir)
+    written = _render(run_dir, report_dir, study=study)
+    _say(
+        args,
+        f"\n{len(study.trials)} trials in storage; best value "
+        f"{_best(study)}; wall {time.perf_counter() - start:.0f}s; report "
+        f"{written}/index.html",
+    )
+    return 0
+
+
+def _best(study) -> str:
+    try:
+        return f"{study.best_value:.2f} at {study.best_params}"
+    except ValueError:
+        return "n/a"
+
+
+def cmd_report(args) -> int:
+    candidate = Path(args.run)
+    if (candidate / "runs.csv").is_file():
+        run_dir = candidate
+    else:
+        run_dir = _run_dir(args.work_dir, args.run)
+        if not (run_dir / "runs.csv").is_file():
+            raise ConfigError(
+                f"{args.run!r}: neither a results directory (runs.csv) nor a run "
+                f"in {args.work_dir / 'runs'}"
+            )
+    context = json.loads((run_dir / "context.json").read_text())
+    study = None
+    if context.get("study"):
+        url = args.storage or (
+            f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
+            if context.get("default_storage")
+            else None
+        )
+        if url:
+            import optuna
+
+            from .studies import open_storage
+
+            study = optuna.load_study(
+                study_name=context["study"], storage=open_storage(url, heartbeat=False)
+            )
+    out = args.out or Path("reports") / context.get("name", run_dir.name)
+    written = _render(run_dir, out, study=study)
+    print(f"report {written}/index.html")
+    return 0
+
+
+def _env_rank() -> int:
+    return int(os.environ.get("RANK", "0"))

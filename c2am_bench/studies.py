@@ -1,0 +1,437 @@
+"""Named ablation studies: YAML files in ``studies/`` run as Optuna studies on the stage cache.
+
+A study file names a question, a base ``method``, a search ``space`` and the ``objective`` (a
+``runs.csv`` column: ``seed_miou``, ``pseudo_miou`` or ``seg_miou``). Space keys route by prefix:
+``irn.*`` to the IRN settings, ``data.*`` to the SynthVOC generator, anything else to the
+classifier config (``--cfg-options`` syntax). A list is a categorical axis; ``{low, high[, log]}``
+is a float range. All-categorical spaces run on ``GridSampler`` with the reference point first;
+others on a seeded TPE with the reference point enqueued first. Every trial runs the variant and
+the baseline CAM for each seed (paired deltas), both through the shared cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+STUDY_ROOT = Path(__file__).resolve().parent.parent / "studies"
+OBJECTIVES = {"seed_miou": "seeds", "pseudo_miou": "masks", "seg_miou": "seg"}
+# ``<metric>_gain``: the variant's metric minus the baseline's on the same seed (and data)
+OBJECTIVES.update({f"{k}_gain": v for k, v in list(OBJECTIVES.items())})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KEYS = {"name", "question", "method", "objective", "space", "default", "fixed", "profiles",
+         "n_trials", "seeds", "notes"}  # fmt: skip
+
+
+def check_name(name: str, what: str = "study name") -> str:
+    """A name that is safe as one path component (no separators, no ``..``)."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ConfigError(f"{what} {name!r}: use letters, digits, '.', '-', '_' "
+                          "(no path separators, no '..', at most 64 characters)")  # fmt: skip
+    return name
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A parsed ``studies/<name>.yaml``."""
+
+    name: str
+    question: str
+    method: str
+    objective: str
+    space: dict[str, Any]
+    default: dict[str, Any]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    profiles: tuple[str, ...] = ("smoke", "default", "paper")
+    n_trials: int | None = None
+    seeds: tuple[int, ...] = (0,)
+    path: str = ""
+
+    @property
+    def is_grid(self) -> bool:
+        plain = all(":" not in k for k in self.space)  # conditional keys need TPE
+        return plain and all(isinstance(v, list) for v in self.space.values())
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(v) for v in self.space.values()) if self.is_grid else 0
+
+    def describe_space(self) -> str:
+        parts = []
+        for key, dom in self.space.items():
+            if isinstance(dom, list):
+                parts.append(f"{key} in {{{', '.join(map(str, dom))}}}")
+            else:
+                scale = " (log)" if dom.get("log") else ""
+                parts.append(f"{key} in [{dom['low']}, {dom['high']}]{scale}")
+        return "; ".join(parts)
+
+
+def _fail(path: Path, problem: str) -> ConfigError:
+    return ConfigError(f"{path}: {problem}")
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Parse and validate one study file (one-line :class:`ConfigError` naming the key)."""
+    import yaml
+
+    from .pipeline import METHODS
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise _fail(path, f"cannot read study ({type(err).__name__})") from None
+    if not isinstance(raw, dict):
+        raise _fail(path, "a study file is a YAML mapping")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise _fail(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    for key in ("name", "question", "method", "objective", "space"):
+        if key not in raw:
+            raise _fail(path, f"missing key '{key}'")
+    check_name(raw["name"])
+    if raw["method"] not in METHODS:
+        raise _fail(path, f"method {raw['method']!r}: choose from {', '.join(METHODS)}")
+    if raw["objective"] not in OBJECTIVES:
+        raise _fail(path, f"objective {raw['objective']!r}: choose from {', '.join(OBJECTIVES)}")
+    space = raw["space"]
+    if not isinstance(space, dict) or not space:
+        raise _fail(path, "space: a non-empty mapping of parameter -> list or {low, high}")
+    for key, dom in space.items():
+        if isinstance(dom, list):
+            if not dom:
+                raise _fail(path, f"space.{key}: empty list")
+        elif isinstance(dom, dict) and {"low", "high"} <= set(dom) <= {"low", "high", "log"}:
+            if not float(dom["low"]) < float(dom["high"]):
+                raise _fail(path, f"space.{key}: need low < high")
+            if dom.get("log") and float(dom["low"]) <= 0:
+                raise _fail(path, f"space.{key}: a log range needs low > 0")
+        else:
+            raise _fail(path, f"space.{key}: a list of values or {{low, high[, log]}}")
+    default = raw.get("default") or {}
+    for key in space:
+        method, _, rest = key.rpartition(":")
+        if key == "method" and not set(space[key]) <= set(METHODS):
+            raise _fail(path, f"space.method: choose from {', '.join(METHODS)}")
+        if method and (method not in METHODS or "method" not in space):
+            raise _fail(path, f"space.{key}: 'METHOD:key' needs METHOD in space.method")
+    needed = {k for k in space if ":" not in k}
+    needed |= {k for k in space if k.startswith(f"{default.get('method', raw['method'])}:")}
+    if set(default) != needed:
+        raise _fail(path, f"default must give exactly the keys {sorted(needed)}")
+    for key, value in default.items():
+        dom = space[key]
+        inside = value in dom if isinstance(dom, list) else dom["low"] <= value <= dom["high"]
+        if not inside:
+            raise _fail(path, f"default.{key}={value!r} is outside space.{key}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise _fail(path, "seeds: a list of non-negative integers")
+    n_trials = raw.get("n_trials")
+    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+        raise _fail(path, "n_trials: a positive integer")
+    profiles = tuple(raw.get("profiles") or ("smoke", "default", "paper"))
+    return StudySpec(
+        name=raw["name"], question=" ".join(str(raw["question"]).split()), method=raw["method"],
+        objective=raw["objective"], space=dict(space), default=dict(default),
+        fixed=dict(raw.get("fixed") or {}), profiles=profiles, n_trials=n_trials,
+        seeds=tuple(seeds), path=str(path),
+    )  # fmt: skip
+
+
+def list_specs(root: str | os.PathLike = STUDY_ROOT) -> list[StudySpec]:
+    return [load_spec(p) for p in sorted(Path(root).glob("*.yaml"))]
+
+
+def find_spec(name: str, root: str | os.PathLike = STUDY_ROOT) -> StudySpec:
+    check_name(name)
+    path = Path(root) / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(s.stem for s in sorted(Path(root).glob("*.yaml")))
+        raise ConfigError(f"unknown study {name!r}; known: {known}")
+    spec = load_spec(path)
+    if spec.name != name:
+        raise _fail(path, f"name {spec.name!r} differs from the file name {name!r}")
+    return spec
+
+
+def short_name(key: str) -> str:
+    return key.rsplit(".", 1)[-1] if not key.startswith(("irn.", "data.")) else key
+
+
+def build_variant(spec: StudySpec, params: dict[str, Any]):
+    """A study point -> (:class:`~c2am_bench.pipeline.Variant`, SynthVOC data overrides)."""
+    from .pipeline import Variant
+
+    options, irn, data = {}, {}, {}
+    method = params.get("method", spec.method)
+    for key, value in {**spec.fixed, **params}.items():
+        key = key.rpartition(":")[2]
+        if key == "method":
+            continue
+        if key.startswith("irn."):
+            irn[key[4:]] = value
+        elif key.startswith("data."):
+            data[key[5:]] = value
+        else:
+            options[key] = value
+    tag = ",".join(
+        f"{short_name(k.rpartition(':')[2])}={_fmt(v)}"
+        for k, v in sorted(params.items())
+        if k != "method"
+    )
+    variant = Variant(name=f"{method}[{tag}]", method=method, options=options, irn=irn)
+    return variant, data
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- storage --------------------------------------------------------------------------------------
+def redact(url: str | None) -> str | None:
+    """A storage URL with any password replaced by ``***`` (safe for logs, reports, attrs)."""
+    if url is None:
+        return None
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def open_storage(url: str, *, heartbeat: bool = True):
+    """An Optuna storage from a URL: RDB (``sqlite:///``, ``postgresql://``, ...) with heartbeats
+    and retry of a dead worker's trial, or ``journal:PATH`` (several processes, one file system).
+    """
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise ConfigError(f"--storage {redact(url)!r}: not a storage URL (sqlite:///FILE, "
+                          "postgresql://USER@HOST/DB, journal:FILE)")  # fmt: skip
+    kwargs = {}
+    if heartbeat:
+        kwargs = dict(
+            heartbeat_interval=30,
+            grace_period=90,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
+    try:
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+    except (ImportError, ModuleNotFoundError) as err:
+        raise ConfigError(f"--storage {redact(url)!r}: driver missing ({err})") from None
+    except Exception as err:  # noqa: BLE001 - sqlalchemy raises many kinds for a bad URL/server
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"--storage {redact(url)!r}: cannot open ({redact(msg)})") from None
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# -- samplers -------------------------------------------------------------------------------------
+def make_sampler(spec: StudySpec, seed: int = 0):
+    """``GridSampler`` with the default point first (grids), else a seeded TPE."""
+    import optuna
+
+    if not spec.is_grid:
+        return optuna.samplers.TPESampler(seed=seed)
+
+    class DefaultFirstGridSampler(optuna.samplers.GridSampler):
+        # GridSampler shuffles its grid by seed and has no way to put a point first; enqueueing
+        # the default would run it twice (enqueued trials get no grid id), so we reorder its
+        # (private, optuna 5.x) grid list instead: trial 0 takes grid 0 = the reference point.
+        def __init__(self, search_space, seed, first):
+            super().__init__(search_space, seed)
+            point = tuple(first[k] for k in self._param_names)
+            self._all_grids.remove(point)
+            self._all_grids.insert(0, point)
+
+    return DefaultFirstGridSampler(spec.space, seed, spec.default)
+
+
+def suggest(trial, spec: StudySpec) -> dict[str, Any]:
+    """Sample a point; ``METHOD:key`` parameters exist only when ``method`` is METHOD."""
+    params = {}
+    order = sorted(spec.space, key=lambda k: k != "method")  # method first: others depend on it
+    for key in order:
+        dom = spec.space[key]
+        method, _, _ = key.rpartition(":")
+        if method and method != params.get("method"):
+            continue
+        if isinstance(dom, list):
+            params[key] = trial.suggest_categorical(key, dom)
+        else:
+            params[key] = trial.suggest_float(key, float(dom["low"]), float(dom["high"]),
+                                              log=bool(dom.get("log")))  # fmt: skip
+    return params
+
+
+def _point(trial) -> str:
+    grid_id = trial.system_attrs.get("grid_id")
+    return f"grid:{grid_id}" if grid_id is not None else json.dumps(trial.params, sort_keys=True)
+
+
+def retry_interrupted(study, max_retry: int = 3) -> int:
+    """Re-queue FAILed trials (Ctrl-C, crash) whose point has no finished, running or queued copy.
+
+    Uses Optuna's own retry callback, so the copy keeps its grid id and retry history.
+    """
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in Retry.retry_history(t)}
+    alive = {
+        _point(t)
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    }
+    callback, n = Retry(max_retry=max_retry), 0
+    for t in trials:
+        if t.state != TrialState.FAIL or t.number in retried or _point(t) in alive:
+            continue
+        if len(Retry.retry_history(t)) < max_retry:
+            callback(study, t)
+            alive.add(_point(t))
+            n += 1
+    return n
+
+
+def run_study(
+    spec: StudySpec,
+    make_runner,
+    *,
+    storage_url: str,
+    profile: str,
+    seeds: tuple[int, ...],
+    n_trials: int | None = None,
+    work_dir: str = "",
+    objective: str | None = None,
+    against: str = "cam",
+    on_trial=None,
+):
+    """Run (or continue) ``spec`` as the Optuna study ``<name>-<profile>``.
+
+    Args:
+        make_runner: ``data_overrides -> Runner`` (a new dataset for ``data.*`` parameters).
+        n_trials: trials to *complete* in total (grid default: the whole grid; TPE: the spec's
+            ``n_trials`` or 20); finished trials of an earlier run count.
+        on_trial: called with each finished ``FrozenTrial``.
+
+    Returns:
+        The ``optuna.Study``.
+    """
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from .pipeline import UNTIL, Results, Variant
+
+    if profile not in spec.profiles:
+        raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}, "
+                          f"not {profile!r}")  # fmt: skip
+    objective = objective or spec.objective
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
+    until = OBJECTIVES[objective]
+    assert until in UNTIL
+    storage = open_storage(storage_url)
+    study = optuna.create_study(
+        study_name=f"{spec.name}-{profile}", storage=storage, direction="maximize",
+        sampler=make_sampler(spec), load_if_exists=True,
+    )  # fmt: skip
+    study.set_user_attr("question", spec.question)
+    study.set_user_attr("objective", objective)
+    study.set_user_attr("profile", profile)
+    retry_interrupted(study)
+    if not spec.is_grid:
+        study.enqueue_trial(spec.default, user_attrs={"source": "reference default"},
+                            skip_if_exists=True)  # fmt: skip
+    target = n_trials or spec.n_trials or (spec.grid_size if spec.is_grid else 20)
+    if spec.is_grid:
+        target = min(target, spec.grid_size)
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    commit = git_commit()
+
+    def run_trial(trial) -> float:
+        params = suggest(trial, spec)
+        variant, data = build_variant(spec, params)
+        runner = make_runner(data)
+        results = Results()
+        values = []
+        for seed in seeds:
+            r = runner.run(variant, seed, until, study=spec.name, trial=trial.number)
+            b = runner.run(Variant(against, against), seed, until, study=spec.name,
+                           trial=trial.number, is_baseline=True)  # fmt: skip
+            metric = objective.removesuffix("_gain")
+            value = r.runs[0][metric]
+            values.append(value - b.runs[0][metric] if objective.endswith("_gain") else value)
+            results.extend(r)
+            results.extend(b)
+        value = sum(values) / len(values)
+        if not math.isfinite(value):
+            raise ConfigError(f"trial {trial.number}: objective {objective} is undefined (NaN)")
+        trial.set_user_attr("variant", variant.name)
+        trial.set_user_attr("config_hash", _hash(variant.params(), runner.data_key))
+        trial.set_user_attr("git_commit", commit)
+        trial.set_user_attr("work_dir", work_dir)
+        trial.set_user_attr("seeds", list(seeds))
+        trial.set_user_attr("per_seed", values)
+        trial.set_user_attr("results", json.dumps(results.__dict__))
+        return value
+
+    callbacks = [MaxTrialsCallback(target, states=(TrialState.COMPLETE,))]
+    if on_trial is not None:
+        callbacks.append(lambda study, trial: on_trial(trial))
+    remaining = max(target - done, 0)
+    if remaining:
+        study.optimize(run_trial, n_trials=remaining, callbacks=callbacks, catch=())
+    return study
+
+
+def _hash(params: dict, data_key: str) -> str:
+    import hashlib
+
+    text = json.dumps([params, data_key], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def study_results(study):
+    """The :class:`~c2am_bench.pipeline.Results` of every COMPLETE trial (from its user attrs)."""
+    from optuna.trial import TrialState
+
+    from .pipeline import Results
+
+    out = Results()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raw = t.user_attrs.get("results")
+        if raw:
+            d = json.loads(raw)
+            out.extend(Results(runs=d["runs"], per_class=d["per_class"], curves=d["curves"]))
+    return out
