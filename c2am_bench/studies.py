@@ -17,6 +17,7 @@ import math
 import os
 import re
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,10 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     for key in ("name", "question", "method", "objective", "space"):
         if key not in raw:
             raise _fail(path, f"missing key '{key}'")
-    check_name(raw["name"])
+    try:
+        check_name(raw["name"])
+    except ConfigError as err:
+        raise _fail(path, str(err)) from None
     if raw["method"] not in METHODS:
         raise _fail(path, f"method {raw['method']!r}: choose from {', '.join(METHODS)}")
     if raw["objective"] not in OBJECTIVES:
@@ -353,6 +357,8 @@ def run_study(
 
     from .pipeline import UNTIL, Results, Variant
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if profile not in spec.profiles:
         raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}, "
                           f"not {profile!r}")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from c2am_bench import cams, pipeline
 from c2am_bench.cli import main
 from c2am_bench.datasets import synthvoc, voc
-from c2am_bench.errors import ConfigError
+from c2am_bench.errors import DataError
+from c2am_bench.stage_cache import StageCache
 
 pytestmark = pytest.mark.slow
 
@@ -26,29 +28,33 @@ def smoke_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def compared(smoke_data, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
-    rows = pipeline.compare_methods(smoke_data, work, profile="smoke", progress=False)
-    return work, rows
+    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke", seg_eval=())
+    variants = [pipeline.parse_method(m) for m in pipeline.METHODS]
+    results = pipeline.compare(runner, variants, [0], until="masks")
+    return work, {r["variant"]: r for r in results.runs}
 
 
 def test_three_methods_with_metrics(compared):
     work, rows = compared
-    assert [r["method"] for r in rows] == ["cam", "cam_constant", "c2am"]
-    for r in rows:
-        assert 0.0 < r["seed_mIoU_fixed"] <= 1.0 and 0.0 < r["seed_mIoU_best"] <= 1.0
-        assert r["seed_mIoU_best"] >= r["seed_mIoU_fixed"] - 1e-12
-        assert 0.0 <= r["mAP"] <= 1.0
-        metrics = json.loads((work / r["method"] / "seed_eval" / "metrics.json").read_text())
-        assert metrics["best_miou"] == r["seed_mIoU_best"]
-        assert (work / r["method"] / "seed_eval" / "curve.csv").is_file()
+    assert list(rows) == ["cam", "cam_constant", "c2am"]
+    for r in rows.values():
+        assert 0.0 < r["seed_miou_fixed"] <= 100.0 and 0.0 < r["seed_miou"] <= 100.0
+        assert r["seed_miou"] >= r["seed_miou_fixed"] - 1e-9
+        assert 0.0 <= r["cls_map"] <= 100.0
+        assert 0.0 <= r["seed_fg_precision"] <= 100 and 0.0 <= r["seed_fg_recall"] <= 100
+        metrics = json.loads((Path(r["seeds_dir"]) / "seed_eval" / "metrics.json").read_text())
+        assert round(100 * metrics["best_miou"], 3) == r["seed_miou"]
+        assert (Path(r["seeds_dir"]) / "seed_eval" / "curve.csv").is_file()
+    assert rows["cam"]["is_baseline"] and not rows["c2am"]["is_baseline"]
 
 
 def test_seeds_cover_train_aug_with_reference_shapes(compared, smoke_data):
-    work, _ = compared
+    _, rows = compared
     tree = voc.open_tree(smoke_data)
     ids = tree.read_split("train_aug")
     labels = voc.image_labels(tree, ids)
     for id_, label in list(zip(ids, labels, strict=True))[:10]:
-        seed = cams.load_seed(work / "c2am" / "cams" / f"{id_}.npz")
+        seed = cams.load_seed(Path(rows["c2am"]["seeds_dir"]) / "cams" / f"{id_}.npz")
         h, w = voc.load_image(tree.image_path(id_)).shape[:2]
         assert seed["keys"].tolist() == np.flatnonzero(label).tolist()
         assert seed["high_res"].shape == (len(seed["keys"]), h, w)
@@ -59,8 +65,9 @@ def test_seeds_cover_train_aug_with_reference_shapes(compared, smoke_data):
 
 
 def test_global_cam_only_from_the_baseline(compared, smoke_data):
-    work, _ = compared
-    g = cams.load_global_cam(work / "cam" / "global_cam.npz")
+    _, rows = compared
+    gpath = Path(rows["cam"]["seeds_dir"]) / "global_cam.npz"
+    g = cams.load_global_cam(gpath)
     k = voc.open_tree(smoke_data).num_classes
     assert g["all"].shape == g["by_class"].shape == (k, 128, 128)
     assert g["n_images"] == 48
@@ -69,19 +76,66 @@ def test_global_cam_only_from_the_baseline(compared, smoke_data):
     np.testing.assert_allclose(
         g["all"][present], g["by_class"][present] * ratio[:, None, None], rtol=1e-5, atol=1e-7
     )
-    assert not (work / "c2am" / "global_cam.npz").exists()
-    c2am_cfg = (work / "c2am" / "config.py").read_text()
-    assert str(work / "cam" / "global_cam.npz") in c2am_cfg
+    assert not (Path(rows["c2am"]["seeds_dir"]) / "global_cam.npz").exists()
+    c2am_cfg = (Path(rows["c2am"]["classifier_dir"]) / "config.py").read_text()
+    assert str(gpath) in c2am_cfg
+    # CAM+Constant and C2AM fine-tune the same baseline
+    base = Path(rows["cam"]["classifier_dir"]) / "classifier.pth"
+    for m in ("cam_constant", "c2am"):
+        assert str(base) in (Path(rows[m]["classifier_dir"]) / "config.py").read_text()
 
 
-def test_rerun_reuses_and_other_settings_are_refused(compared, smoke_data):
+def test_rerun_reuses_everything(compared, smoke_data):
     work, rows = compared
-    stamp = (work / "c2am" / "classifier.pth").stat().st_mtime_ns
-    again = pipeline.compare_methods(smoke_data, work, profile="smoke", progress=False)
-    assert [r["seed_mIoU_best"] for r in again] == [r["seed_mIoU_best"] for r in rows]
-    assert (work / "c2am" / "classifier.pth").stat().st_mtime_ns == stamp
-    with pytest.raises(ConfigError, match="holds a run with other settings"):
-        pipeline.compare_methods(smoke_data, work, profile="default", progress=False)
+    stamp = (Path(rows["c2am"]["classifier_dir"]) / "classifier.pth").stat().st_mtime_ns
+    events = []
+    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke",
+                             on_event=lambda *e: events.append(e[3]))  # fmt: skip
+    again = runner.run(pipeline.parse_method("c2am"), 0, "masks")
+    assert again.runs[0]["seed_miou"] == rows["c2am"]["seed_miou"]
+    assert again.runs[0]["pseudo_miou"] == rows["c2am"]["pseudo_miou"]
+    assert set(events) == {"reused"}
+    assert (Path(rows["c2am"]["classifier_dir"]) / "classifier.pth").stat().st_mtime_ns == stamp
+
+
+def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smoke_data):
+    work, rows = compared
+    events = []
+    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke",
+                             on_event=lambda *e: events.append((e[1], e[3])))  # fmt: skip
+    variant = pipeline.Variant("c2am", "c2am", irn={"sem_seg_bg": 0.35})
+    out = runner.run(variant, 0, "masks").runs[0]
+    computed = {stage for stage, what in events if what == "computing"}
+    assert computed == {"masks"}  # sem_seg_bg only: the walk's scores are reused
+    assert out["sem_seg_bg"] == 0.35 and out["seeds_dir"] == rows["c2am"]["seeds_dir"]
+    events.clear()
+    variant = pipeline.Variant("c2am", "c2am", irn={"conf_fg": 0.4, "conf_bg": 0.1})
+    runner.run(variant, 0, "masks")
+    computed = {stage for stage, what in events if what == "computing"}
+    assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks"}
+
+
+def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):
+    import shutil
+
+    _, rows = compared
+    mine = tmp_path / "mycams"
+    shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", mine)
+    runner = pipeline.Runner(smoke_data, StageCache(tmp_path / "cache2"), profile="smoke")
+    variant = pipeline.parse_method(f"mine=external:{mine}")
+    out = runner.run(variant, 0, "seeds").runs[0]
+    assert out["method"] == "external" and out["seed_miou"] == rows["cam"]["seed_miou"]
+    victim = sorted(mine.glob("*.npz"))[0]
+    victim.write_bytes(b"not a npz")
+    with pytest.raises(DataError, match=victim.name):
+        pipeline.Runner(smoke_data, StageCache(tmp_path / "cache3"), profile="smoke").run(
+            variant, 0, "seeds"
+        )
+    victim.unlink()
+    with pytest.raises(DataError, match="no seed for"):
+        pipeline.Runner(smoke_data, StageCache(tmp_path / "cache4"), profile="smoke").run(
+            variant, 0, "seeds"
+        )
 
 
 def test_cli_train_resume_continues(smoke_data, tmp_path, capsys):
@@ -111,33 +165,40 @@ def test_irn_outputs_for_every_method(compared, smoke_data):
     work, rows = compared
     tree = voc.open_tree(smoke_data)
     ids = tree.read_split("train_aug")
-    for r in rows:
-        run = work / r["method"]
-        assert 0.0 <= r["mask_mIoU"] <= 1.0 and r["mask_mIoU_best"] >= r["mask_mIoU"] - 1e-12
-        assert sorted(p.stem for p in (run / "ir_labels").glob("*.png")) == sorted(ids)
+    cache = work / "cache"
+    for r in rows.values():
+        masks = Path(r["masks_dir"])
+        info = json.loads((masks / "stage.json").read_text())
+        walk = cache / "walk" / info["walk"]
+        assert 0.0 <= r["pseudo_miou"] <= 100.0 and r["pseudo_miou_best"] >= r["pseudo_miou"]
+        assert 0.0 <= r["pseudo_fg_precision"] <= 100 and 0.0 <= r["pseudo_fg_recall"] <= 100
+        ir = next((cache / "ir_labels").glob("[0-9a-f]*"))
+        assert sorted(p.stem for p in (ir / "ir_labels").glob("*.png")) == sorted(ids)
+        boundary = next((cache / "boundary").glob("[0-9a-f]*")) / "boundary"
         for id_ in ids[:5]:
             h, w = voc.load_image(tree.image_path(id_)).shape[:2]
-            mask = np.array(Image.open(run / "irn" / "pseudo_masks" / f"{id_}.png"))
+            mask = np.array(Image.open(masks / "pseudo_masks" / f"{id_}.png"))
             assert mask.shape == (h, w)
             assert set(np.unique(mask)) <= {0, *range(1, tree.num_classes + 1)}
-            with np.load(run / "irn" / "rw" / f"{id_}.npz") as z:
+            with np.load(walk / "rw" / f"{id_}.npz") as z:
                 assert z["scores"].dtype == np.float16
                 assert z["scores"].shape[1:] == (math.ceil(h / 4), math.ceil(w / 4))
-            with np.load(run / "irn" / "boundary" / f"{id_}.npz") as z:
+                assert z["size"].tolist() == [h, w]
+            with np.load(boundary / f"{id_}.npz") as z:
                 b = z["boundary"].astype(np.float32)
                 assert b.shape == (math.ceil(h / 4), math.ceil(w / 4))
                 assert b.min() >= 0 and b.max() <= 1
-        metrics = json.loads((run / "irn" / "mask_eval" / "metrics.json").read_text())
-        assert metrics["mIoU"] == r["mask_mIoU"]
+        metrics = json.loads((masks / "mask_eval" / "metrics.json").read_text())
+        assert round(100 * metrics["mIoU"], 3) == r["pseudo_miou"]
 
 
 def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, capsys):
     import shutil
 
-    work, _ = compared
+    _, rows = compared
     run = tmp_path / "seeds"
-    shutil.copytree(work / "cam" / "cams", run / "cams")
-    shutil.copy(work / "cam" / "seeds.json", run / "seeds.json")
+    shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", run / "cams")
+    (run / "seeds.json").write_text(json.dumps({"data_root": str(smoke_data)}))
     assert main(["irn", "labels", str(run), "--conf-fg", "0.2", "--conf-bg", "0.1",
                  "--workers", "1"]) == 0  # fmt: skip
     assert "fg_precision" in capsys.readouterr().out
@@ -146,7 +207,7 @@ def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, cap
     opts = [
         f"train_dataloader.dataset.data_root={smoke_data}",
         f"train_dataloader.dataset.data_prefix.seg_map_path={run / 'ir_labels'}",
-        f"model.backbone_checkpoint={work / 'cam' / 'classifier.pth'}",
+        f"model.backbone_checkpoint={Path(rows['cam']['classifier_dir']) / 'classifier.pth'}",
         "train_cfg.max_epochs=1", "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False", "train_dataloader.batch_size=8",
     ]  # fmt: skip
