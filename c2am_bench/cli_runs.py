@@ -110,6 +110,13 @@ def add_parsers(sub) -> None:
         default=None,
         help="seed_miou | pseudo_miou | seg_miou (+ _gain: minus the baseline)",
     )
+    srun.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        help="seconds between worker heartbeats (RDB storage); a worker silent for 3 is dead "
+        "and its trial is retried (default 60)",
+    )
     _common(srun, default_seeds=None)
     srun.set_defaults(func=cmd_study_run)
 
@@ -267,7 +274,7 @@ def _record_compare(url: str, name: str, results, against: str) -> None:
 
     study = optuna.create_study(
         study_name=name,
-        storage=open_storage(url, heartbeat=False),
+        storage=open_storage(url, heartbeat=None),
         direction="maximize",
         load_if_exists=True,
     )
@@ -383,6 +390,7 @@ def cmd_study_run(args) -> int:
         work_dir=str(args.work_dir.resolve()),
         objective=args.objective,
         on_trial=on_trial,
+        heartbeat=args.heartbeat,
     )
     results = study_results(study)
     if not results.runs:
@@ -446,7 +454,7 @@ def cmd_report(args) -> int:
             from .studies import open_storage
 
             study = optuna.load_study(
-                study_name=context["study"], storage=open_storage(url, heartbeat=False)
+                study_name=context["study"], storage=open_storage(url, heartbeat=None)
             )
     out = args.out or Path("reports") / context.get("name", run_dir.name)
     written = _render(run_dir, out, study=study)

@@ -283,11 +283,26 @@ class Runner:
         cfg, key = self._config(config, options)
 
         def run(work_dir: Path, resume: bool) -> dict:
+            # Settings that do not change the trained model stay out of the key (set here).
             cfg.work_dir = str(work_dir)
             self._runners += 1  # mmengine needs a fresh visualizer name per Runner in a process
             cfg.visualizer.name = f"visualizer-{stage}-{key}-{self._runners}"
+            trial = _active_trial() if stage == "segmentor" else None
+            if trial is not None:  # prune on intermediate validation (4 per training)
+                from . import hooks  # noqa: F401 - registers OptunaPruningHook
+                cfg.custom_hooks = [*cfg.get("custom_hooks", []),
+                                    dict(type="OptunaPruningHook", monitor="seg/mIoU")]  # fmt: skip
+                cfg.train_cfg.val_interval = max(1, cfg.train_cfg.max_iters // 4)
             metrics = train(cfg, resume=resume, weights_name=weights,
                             quiet_console=not self.verbose)  # fmt: skip
+            if trial is not None and trial.should_prune():
+                import optuna
+
+                # No stage.json: the cache will not trust this early-stopped model (a later
+                # trial with the same key resumes it from its last checkpoint).
+                raise optuna.TrialPruned(
+                    f"DeepLabV2 pruned at iteration {metrics.get('iterations')}"
+                )
             return {"config": config, "train_seconds": metrics.get("train_seconds")}
 
         return self.cache.train(stage, key, run, config=config)
@@ -547,6 +562,13 @@ class Runner:
         return out
 
 
+def _active_trial():
+    """The Optuna trial a study is running now (see :func:`c2am_bench.hooks.active_trial`)."""
+    from .hooks import _ACTIVE
+
+    return _ACTIVE["trial"]
+
+
 def _add(*values) -> float | None:
     present = [v for v in values if v is not None]
     return round(sum(present), 2) if present else None
@@ -586,7 +608,7 @@ def write_results(results: Results, context: dict, out_dir: str | os.PathLike) -
         "context.json": json.dumps(context, indent=1, default=str) + "\n",
     }
     for name, text in files.items():
-        tmp = out_dir / f".{name}.tmp"
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"  # several workers may finish together
         tmp.write_text(text)
         os.replace(tmp, out_dir / name)
     return out_dir

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import socket
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ def redact(url: str | None) -> str | None:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_storage(url: str, *, heartbeat: bool = True):
+def open_storage(url: str, *, heartbeat: int | None = 60):
     """An Optuna storage from a URL: RDB (``sqlite:///``, ``postgresql://``, ...) with heartbeats
     and retry of a dead worker's trial, or ``journal:PATH`` (several processes, one file system).
     """
@@ -228,10 +229,10 @@ def open_storage(url: str, *, heartbeat: bool = True):
         raise ConfigError(f"--storage {redact(url)!r}: not a storage URL (sqlite:///FILE, "
                           "postgresql://USER@HOST/DB, journal:FILE)")  # fmt: skip
     kwargs = {}
-    if heartbeat:
+    if heartbeat:  # a worker silent for 3 intervals is dead: its trial is FAILed and re-queued
         kwargs = dict(
-            heartbeat_interval=30,
-            grace_period=90,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
         )
     try:
@@ -339,6 +340,7 @@ def run_study(
     objective: str | None = None,
     against: str = "cam",
     on_trial=None,
+    heartbeat: int = 60,
 ):
     """Run (or continue) ``spec`` as the Optuna study ``<name>-<profile>``.
 
@@ -347,6 +349,8 @@ def run_study(
         n_trials: trials to *complete* in total (grid default: the whole grid; TPE: the spec's
             ``n_trials`` or 20); finished trials of an earlier run count.
         on_trial: called with each finished ``FrozenTrial``.
+        heartbeat: seconds between a worker's heartbeats (RDB storages); a trial whose worker
+            missed three is FAILed and re-queued by the next worker that starts a trial.
 
     Returns:
         The ``optuna.Study``.
@@ -355,6 +359,7 @@ def run_study(
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
+    from .hooks import active_trial
     from .pipeline import UNTIL, Results, Variant
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -367,14 +372,17 @@ def run_study(
         raise ConfigError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
     until = OBJECTIVES[objective]
     assert until in UNTIL
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, heartbeat=heartbeat)
     study = optuna.create_study(
         study_name=f"{spec.name}-{profile}", storage=storage, direction="maximize",
         sampler=make_sampler(spec), load_if_exists=True,
+        # prunes DeepLabV2 trainings (seg objectives) on their intermediate val mIoU
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4),
     )  # fmt: skip
     study.set_user_attr("question", spec.question)
     study.set_user_attr("objective", objective)
     study.set_user_attr("profile", profile)
+    optuna.storages.fail_stale_trials(study)  # a dead worker's trial: FAIL + retry callback
     retry_interrupted(study)
     if not spec.is_grid:
         study.enqueue_trial(spec.default, user_attrs={"source": "reference default"},
@@ -387,12 +395,21 @@ def run_study(
 
     def run_trial(trial) -> float:
         params = suggest(trial, spec)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        twin = _twin(trial)
+        if twin is not None:
+            # GridSampler hands out a point already being run when the grid is used up while
+            # other workers are still busy; running it again would count it twice.
+            trial.set_user_attr("duplicate_of", twin)
+            trial.study.stop()
+            raise optuna.TrialPruned(f"grid point already run by trial {twin}")
         variant, data = build_variant(spec, params)
         runner = make_runner(data)
         results = Results()
         values = []
-        for seed in seeds:
-            r = runner.run(variant, seed, until, study=spec.name, trial=trial.number)
+        for i, seed in enumerate(seeds):
+            with active_trial(trial if i == 0 else None):  # prune on the first seed's training
+                r = runner.run(variant, seed, until, study=spec.name, trial=trial.number)
             b = runner.run(Variant(against, against), seed, until, study=spec.name,
                            trial=trial.number, is_baseline=True)  # fmt: skip
             metric = objective.removesuffix("_gain")
@@ -419,6 +436,21 @@ def run_study(
     if remaining:
         study.optimize(run_trial, n_trials=remaining, callbacks=callbacks, catch=())
     return study
+
+
+def _twin(trial) -> int | None:
+    """An earlier COMPLETE or RUNNING trial of the same point as ``trial``, if any."""
+    from optuna.trial import TrialState
+
+    me = json.dumps(trial.params, sort_keys=True)
+    for t in trial.study.get_trials(deepcopy=False):
+        if t.number == trial.number or json.dumps(t.params, sort_keys=True) != me:
+            continue
+        if t.state == TrialState.COMPLETE or (
+            t.state == TrialState.RUNNING and t.number < trial.number
+        ):
+            return t.number
+    return None
 
 
 def _hash(params: dict, data_key: str) -> str:
