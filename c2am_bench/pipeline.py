@@ -290,6 +290,7 @@ class Runner:
             trial = _active_trial() if stage == "segmentor" else None
             if trial is not None:  # prune on intermediate validation (4 per training)
                 from . import hooks  # noqa: F401 - registers OptunaPruningHook
+
                 cfg.custom_hooks = [*cfg.get("custom_hooks", []),
                                     dict(type="OptunaPruningHook", monitor="seg/mIoU")]  # fmt: skip
                 cfg.train_cfg.val_interval = max(1, cfg.train_cfg.max_iters // 4)
@@ -472,6 +473,9 @@ class Runner:
             dirs.update(self.masks(variant, seed, seeds_dir))
         if until == "seg":
             dirs["segmentor"], dirs["seg_eval"] = self.segmentor(seed, dirs["masks"])
+        if variant.method not in ("cam", "external"):  # what it was fine-tuned from
+            dirs["baseline_classifier"] = self.classifier(Variant("cam", "cam"), seed)
+            dirs["baseline_seeds"] = self.baseline_seeds(seed)
         return self._collect(variant, seed, dirs, study=study, trial=trial,
                              is_baseline=is_baseline)  # fmt: skip
 
@@ -558,6 +562,11 @@ class Runner:
             }
             for name, iou in per_class.items():
                 out.per_class.append({**tag, "stage": "seg", "class": name, "iou": _pct(iou)})
+        # every stage directory this row depends on (provenance; benchmarks sum their seconds)
+        chain = {k: str(v) for k, v in dirs.items() if v is not None}
+        if clf is not None:
+            chain["classifier"] = str(clf)
+        row["stage_dirs"] = json.dumps(chain, sort_keys=True)
         out.runs.append(row)
         return out
 

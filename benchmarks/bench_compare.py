@@ -1,0 +1,108 @@
+"""Whole-pipeline figures: ``compare`` wall time and peak memory, and how stages scale.
+
+* **compare**: ``c2am-bench compare --profile P`` from an empty work dir in a temporary folder,
+  timed by GNU ``/usr/bin/time -v`` (wall seconds and the peak resident set size of the process
+  tree's largest process). Goals (issue 7): smoke <= 3 min; default <= 15 min and <= 6 GiB.
+* **scaling** (``--scaling``): the smoke-profile pipeline (all three methods to DeepLabV2) on
+  SynthVOC trees of growing size -- images in ``train_aug`` (48, 96, 192 at 48 px) and image size
+  (48, 96 px at 48 images) -- with each stage's wall seconds as the stage cache recorded them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, write_readme_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+GOALS = {"smoke": (180, None), "default": (900, 6 * 1024**3)}
+STAGE_COLUMNS = ["seconds_classifier", "seconds_seeds", "seconds_ir_labels", "seconds_boundary",
+                 "seconds_walk", "seconds_seg"]  # fmt: skip
+
+
+def time_compare(profile: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="c2am-bench-compare-") as tmp:
+        cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "c2am_bench.cli", "-q", "compare",
+               "--profile", profile, "--work-dir", "work", "--report-dir", "report"]  # fmt: skip
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"compare failed:\n{proc.stderr[-3000:]}")
+        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1])
+    return {"profile": profile, "wall_seconds": round(wall, 1), "peak_rss_bytes": rss_kb * 1024}
+
+
+def scaling() -> list[dict]:
+    from c2am_bench.datasets import synthvoc
+    from c2am_bench.pipeline import Runner, compare, parse_method
+    from c2am_bench.stage_cache import StageCache
+
+    rows = []
+    points = [(48, 48), (96, 48), (192, 48), (48, 96)]
+    with tempfile.TemporaryDirectory(prefix="c2am-bench-scaling-") as tmp:
+        for n, size in points:
+            root = Path(tmp) / f"data-{n}-{size}"
+            synthvoc.generate(synthvoc.make_config("smoke", n_train=n, image_size=size), root,
+                              progress=False)  # fmt: skip
+            runner = Runner(root, StageCache(Path(tmp) / f"cache-{n}-{size}"), profile="smoke",
+                            seg_eval=())  # fmt: skip
+            variants = [parse_method(m) for m in ("cam", "c2am")]
+            start = time.perf_counter()
+            res = compare(runner, variants, [0], until="seg")
+            wall = time.perf_counter() - start
+            c2am = next(r for r in res.runs if r["variant"] == "c2am")
+            rows.append({"train_aug_images": n, "image_size": size, "wall_seconds": round(wall, 1),
+                         **{c: c2am.get(c) for c in STAGE_COLUMNS}})  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="smoke", help="comma-separated: smoke,default")
+    parser.add_argument("--scaling", action="store_true", help="also the stage-scaling table")
+    args = parser.parse_args()
+    figures: dict = {"machine": machine_info(with_torch=True), "compare": [], "scaling": []}
+    lines = ["<!-- compare:begin -->",
+             f"Last run {time.strftime('%Y-%m-%dT%H:%M:%S%z')} on {figures['machine']['cpu']}, "
+             f"{figures['machine']['cores']} cores.", "",
+             "| compare | wall | peak RSS | goal | result |",
+             "|---|---:|---:|---|---|"]  # fmt: skip
+    for profile in [p for p in args.profiles.split(",") if p]:
+        f = time_compare(profile)
+        figures["compare"].append(f)
+        t_goal, m_goal = GOALS[profile]
+        ok = f["wall_seconds"] <= t_goal and (m_goal is None or f["peak_rss_bytes"] <= m_goal)
+        goal = f"<= {t_goal / 60:.0f} min" + (f", <= {m_goal / 1024**3:.0f} GiB" if m_goal else "")
+        lines.append(f"| `--profile {profile}` | {f['wall_seconds'] / 60:.1f} min | "
+                     f"{f['peak_rss_bytes'] / 1024**3:.2f} GiB | {goal} | "
+                     f"{'pass' if ok else 'MISS'} |")  # fmt: skip
+    if args.scaling:
+        figures["scaling"] = scaling()
+        lines += ["", "Stage seconds of the C2AM column (smoke profile configs; CAM + C2AM "
+                  "to DeepLabV2) against dataset size:", "",
+                  "| train_aug images | image px | whole run | classifier | seeds | IR labels | "
+                  "boundary net + maps | walk + masks | DeepLabV2 |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in figures["scaling"]:
+            cells = " | ".join(f"{r[c]:.1f}" if r[c] is not None else "" for c in STAGE_COLUMNS)
+            lines.append(f"| {r['train_aug_images']} | {r['image_size']} | "
+                         f"{r['wall_seconds']:.1f} | {cells} |")  # fmt: skip
+    lines.append("<!-- compare:end -->")
+    out = ROOT / "benchmarks" / "results" / "compare.json"
+    out.write_text(json.dumps(figures, indent=1) + "\n")
+    write_readme_section(ROOT / "benchmarks" / "README.md", lines[0], lines[-1], "\n".join(lines))
+    print("\n".join(lines[1:-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
