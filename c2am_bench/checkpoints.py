@@ -78,7 +78,11 @@ def load_state_dict(path: str | os.PathLike, *, key: str | None = None) -> dict:
             f"({first[:160]}); only weights-only checkpoints are accepted"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({err})") from None
+        # torch's messages run to several sentences and lines; the first says what failed
+        first = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({first[:160] or type(err).__name__})"
+        ) from None
     if isinstance(obj, Mapping) and key is not None:
         if key not in obj:
             raise CheckpointError(f"{path}: has no key {key!r} (keys: {sorted(obj)[:8]})")
@@ -103,8 +107,24 @@ def load_into(model, path: str | os.PathLike, *, strict: bool = True, key: str |
     try:
         return model.load_state_dict(state, strict=strict)
     except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        detail = "; ".join(lines[1:3]) if len(lines) > 1 else lines[0] if lines else str(err)
         raise CheckpointError(
-            f"{path}: does not match {type(model).__name__} ({detail[:300]})"
+            f"{path}: does not match {type(model).__name__} "
+            f"({_mismatch(model.state_dict(), state, strict) or str(err).strip()[:300]})"
         ) from None
+
+
+def _mismatch(expected: Mapping, given: Mapping, strict: bool) -> str:
+    """One line on how a state dict differs from a model's: shapes, missing and extra keys."""
+    parts = []
+    shapes = [k for k in expected if k in given and given[k].shape != expected[k].shape]
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} shape mismatch(es), e.g. {k!r}: checkpoint "
+                     f"{tuple(given[k].shape)} vs model {tuple(expected[k].shape)}")  # fmt: skip
+    for what, keys in (
+        ("missing", [k for k in expected if k not in given]),
+        ("unexpected", [k for k in given if k not in expected] if strict else []),
+    ):
+        if keys:
+            parts.append(f"{len(keys)} {what} key(s), e.g. {keys[0]!r}")
+    return "; ".join(parts)

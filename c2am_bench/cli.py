@@ -21,6 +21,13 @@ from .errors import C2AMError
 DEFAULT_DATA = Path("data/synthvoc-default")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line ``error: ...`` (exit 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -103,7 +110,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="c2am-bench",
         description="Benchmark Causal CAM (C2AM) against CAM and CAM+Constant, "
         "from classifier to segmentation.",
@@ -435,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except C2AMError as err:
-        print(f"error: {err}", file=sys.stderr)
+        one_line = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -73,10 +73,10 @@ def make_boundaries(
     from .datasets import voc
     from .runs import normaliser
 
+    tree = voc.open_tree(data_root)  # the cheap checks first: a bad --data names the data
+    ids = tree.read_split(split)
     model, cfg = load_boundary_net(run_dir)
     normalise = normaliser(cfg)
-    tree = voc.open_tree(data_root)
-    ids = tree.read_split(split)
     by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
     for id_ in ids:
         with Image.open(tree.image_path(id_)) as im:

@@ -88,6 +88,8 @@ def make_seeds(
 
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError(f"scales={list(scales)}: need at least one scale, all > 0")
+    if data_root is not None:  # a bad --data is named before the classifier is loaded
+        voc.open_tree(data_root)
     model, cfg = load_classifier(run_dir)
     root = data_root or cfg.train_dataloader.dataset.data_root
     tree = voc.open_tree(root)

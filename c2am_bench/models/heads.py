@@ -14,7 +14,7 @@ References:
 
 from __future__ import annotations
 
-import logging
+import json
 import math
 import os
 import zipfile
@@ -29,8 +29,6 @@ from torch import nn
 
 from ..errors import ConfigError
 from .pooling import check_pooling, pool
-
-logger = logging.getLogger(__name__)
 
 AGGREGATIONS = {"all": "all", "class": "by_class"}  # config value -> array name in the .npz
 FORMULATIONS = ("code", "paper", "spatial")
@@ -176,6 +174,18 @@ def load_global_cam(global_cam, aggregation: str = "all") -> torch.Tensor:
     return g
 
 
+def _global_cam_class_names(global_cam, num_classes: int) -> list[str] | None:
+    """Class names from the ``<stem>.json`` summary written beside a Global CAM ``.npz``."""
+    if not isinstance(global_cam, str | os.PathLike):
+        return None
+    try:
+        names = json.loads(Path(global_cam).with_suffix(".json").read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(names, list) and len(names) == num_classes
+    return [str(n) for n in names] if ok else None
+
+
 @MODELS.register_module()
 class C2AMHead(CAMHead):
     """Causal CAM (C2AM) head: logits are intervened on with a Global CAM ``G`` before the loss.
@@ -207,6 +217,11 @@ class C2AMHead(CAMHead):
         topk: Pixel fraction of ``'topk'`` pooling.
         formulation: ``'code'``, ``'paper'`` or ``'spatial'``.
         init_cfg: mmengine initialisation config.
+
+    Raises:
+        ConfigError: a bad argument, or a class whose ``G_z`` is all zero (no training image of
+            it): its ``c_z`` would be 0 and its weights would never train. The message names the
+            class, from the ``<stem>.json`` written beside the ``.npz``.
     """
 
     def __init__(self, in_channels: int, num_classes: int, global_cam, *, aggregation: str = "all",
@@ -226,8 +241,18 @@ class C2AMHead(CAMHead):
                               f"num_classes is {num_classes}")  # fmt: skip
         empty = (g.flatten(1).amax(dim=1) == 0).nonzero().flatten().tolist()
         if empty:
-            # Such a class gets c_z = 0: its loss is constant and its weights never train.
-            logger.warning("global_cam is all zero for classes %s", empty)
+            # Such a class gets c_z = 0: its loss is constant and its weights never train, so a
+            # C2AM run would silently report a CAM-less class. Refuse, naming the class.
+            names = _global_cam_class_names(global_cam, num_classes)
+            shown = ", ".join(f"{names[z]!r} (index {z})" if names else f"index {z}"
+                              for z in empty)  # fmt: skip
+            is_file = isinstance(global_cam, str | os.PathLike)
+            where = f"global_cam file {global_cam}" if is_file else "global_cam"
+            raise ConfigError(
+                f"{where} is all zero for class {shown}: no training image of it (or its CAM is "
+                "zero on all of them), so C2AM cannot train it; build the Global CAM from a "
+                "split where every class appears"
+            )
         self.register_buffer("global_cam", g, persistent=False)
 
     def per_class_constant(self) -> torch.Tensor:
