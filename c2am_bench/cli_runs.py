@@ -168,11 +168,20 @@ def _events(args):
     return on_event
 
 
+def _forced(args) -> list[str]:
+    from .stage_cache import STAGES
+
+    force = [s.strip() for s in args.force.split(",") if s.strip()]
+    unknown = sorted(set(force) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"--force: unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
+    return force
+
+
 def _cache(args):
     from .stage_cache import StageCache
 
-    force = [s.strip() for s in args.force.split(",") if s.strip()]
-    return StageCache(args.work_dir / "cache", force=force)
+    return StageCache(args.work_dir / "cache", force=_forced(args))
 
 
 def _context(
@@ -227,11 +236,15 @@ def cmd_compare(args) -> int:
     from .pipeline import Runner, compare, parse_method, write_results
 
     variants = [parse_method(m) for m in args.methods.split(",") if m.strip()]
+    names = [v.name for v in variants]
     if not variants:
         raise ConfigError("--methods: name at least one method")
+    if args.against not in names:
+        raise ConfigError(f"--against {args.against!r} is not among --methods {names}")
     name = args.name or f"compare-{args.profile}"
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
+    _forced(args)
     root = _resolve_data(args)
     start = time.perf_counter()
     runner = Runner(
@@ -346,8 +359,13 @@ def cmd_study_run(args) -> int:
     name = f"study-{spec.name}-{args.profile}"
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
-    root = _resolve_data(args)
+    _forced(args)
     storage = args.storage or f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
+    if args.storage:  # a bad URL or an unreachable server fails before anything is written
+        from .studies import open_storage
+
+        open_storage(args.storage, heartbeat=None)
+    root = _resolve_data(args)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     cache = _cache(args)
     events, runners = _events(args), {}
