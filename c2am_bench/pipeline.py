@@ -17,6 +17,7 @@ baseline per seed, one Global CAM, one walk per ``(seeds, boundary, beta, exp_ti
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -266,21 +267,33 @@ class Runner:
         self._on_event = on_event or (lambda *a: None)
         cache._on_event = lambda stage, key, what: self._on_event(self.scope, stage, key, what)
         self._runners = 0
+        self._configs: dict[tuple[str, str], tuple[Any, str]] = {}
 
     # -- keys ---------------------------------------------------------------------------------
     def _config(self, config: str, options: Mapping[str, Any]):
-        """Merged config and its key (paths replaced by placeholders, work dir excluded)."""
+        """Merged config and its key (paths replaced by placeholders, work dir excluded).
+
+        The key hashes the merged config as sorted JSON (``Config.pretty_text`` formats with yapf,
+        ~0.2 s a call, which made a fully cached trial cost over a second); memoised per
+        ``(config, options)`` for the process.
+        """
         from .train import load_config
 
-        cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
-        text = cfg.pretty_text.replace(str(self.cache.root), "<cache>")
-        text = text.replace(str(self.data_root), "<data>")
-        return cfg, stage_key(config, text, self.data_key)
+        memo = (config, json.dumps(dict(options), sort_keys=True, default=str))
+        if memo not in self._configs:
+            cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
+            text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+            text = text.replace(str(self.cache.root), "<cache>").replace(
+                str(self.data_root), "<data>"
+            )
+            self._configs[memo] = (cfg, stage_key(config, text, self.data_key))
+        return self._configs[memo]
 
     def _train(self, stage: str, config: str, options: Mapping[str, Any], weights: str) -> Path:
         from .train import train
 
         cfg, key = self._config(config, options)
+        cfg = copy.deepcopy(cfg)  # run() sets per-run fields on it
 
         def run(work_dir: Path, resume: bool) -> dict:
             # Settings that do not change the trained model stay out of the key (set here).
