@@ -239,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     strain = ssub.add_parser("train", help="train + evaluate DeepLabV2 (mm_configs/seg/...)")
     _add_run_options(strain)
     strain.set_defaults(func=cmd_seg_train)
+    stest = ssub.add_parser("test", help="val mIoU of a trained DeepLabV2, optionally TTA / CRF")
+    stest.add_argument("run", type=Path, help="a finished `seg train` work dir")
+    stest.add_argument("--data", type=Path, required=True, help="VOC-layout tree with GT")
+    stest.add_argument("--split", default="val")
+    stest.add_argument("--tta", action="store_true", help="multi-scale + flip (config's tta_*)")
+    stest.add_argument("--crf", action="store_true", help="dense-CRF post-processing")
+    stest.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for metrics.json (default: RUN/eval-SPLIT[-tta][-crf])",
+    )
+    stest.add_argument("--force", action="store_true", help="overwrite an existing metrics.json")
+    stest.set_defaults(func=cmd_seg_test)
 
     env = sub.add_parser("env", help="print library versions and what this machine can run")
     env.set_defaults(func=cmd_env)
@@ -414,6 +428,29 @@ def cmd_seg_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {args.config.name} -> {m['work_dir']}: val mIoU {m.get('seg/mIoU')} "
               f"(%), test mIoU {m.get('test/seg/mIoU')} (%)")  # fmt: skip
+    return 0
+
+
+def cmd_seg_test(args: argparse.Namespace) -> int:
+    from .seg_eval import METRICS_FILE, default_out_dir, evaluate_segmentor
+
+    out = args.out or default_out_dir(args.run, args.split, tta=args.tta, crf=args.crf)
+    if (out / METRICS_FILE).exists() and not args.force:
+        raise C2AMError(f"{out / METRICS_FILE}: already exists; pass --force to overwrite it")
+    m = evaluate_segmentor(args.run, args.data, split=args.split, tta=args.tta, crf=args.crf,
+                           out_dir=out, progress=_progress_enabled(args))  # fmt: skip
+    mode = "+".join(k for k in ("tta", "crf") if m[k]) or "plain"
+
+    def pct(v):
+        return "   n/a" if v is None else f"{100 * v:6.2f}"
+
+    print(f"{args.run} on {args.split} ({m['n_images']} images, {mode}) in {m['seconds']:.1f}s")
+    print(f"  mIoU {pct(m['miou'])}   fg precision {pct(m['fg_precision'])}   "
+          f"fg recall {pct(m['fg_recall'])}   (%)")  # fmt: skip
+    width = max(map(len, m["per_class_iou"]))
+    for name, iou in m["per_class_iou"].items():
+        print(f"  {name:<{width}}  {pct(iou)}")
+    print(f"wrote {out / METRICS_FILE}")
     return 0
 
 

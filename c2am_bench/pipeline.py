@@ -93,7 +93,7 @@ SEG_PROFILE_OPTIONS = {
     "default": {},
     "paper": {},
 }
-SEG_WEIGHTS = "segmentor.pth"
+SEG_WEIGHTS = "segmentor.pth"  # = seg_eval.WEIGHTS_FILE
 # IRN's reference thresholds (run_sample.py); the paper's C2AM run used 0.38 / 0.10 / 0.21.
 IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 

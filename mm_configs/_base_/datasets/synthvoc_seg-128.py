@@ -31,6 +31,25 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# Multi-scale + flip test-time augmentation, used by `c2am-bench seg test --tta` exactly as
+# mmseg's tools/test.py --tta uses it (tta_pipeline as the test pipeline, the model wrapped in
+# tta_model): every scale x {no flip, flip} is predicted, mmseg's SegTTAModel averages the
+# softmax of all of them at the original size, then takes the arg-max. The WSSS references report
+# "multi-scale & flip" inference (IRN maintainer, irn #26); deeplab-pytorch's own MSC is scales
+# {0.5, 0.75, 1} with a max over the logits and no flip.
+tta_scales = [0.5, 0.75, 1.0, 1.25, 1.5]
+tta_model = dict(type='SegTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale_factor=s, keep_ratio=True) for s in tta_scales],
+             [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+              dict(type='RandomFlip', prob=1.0, direction='horizontal')],
+             [dict(type='LoadAnnotations')],
+             [dict(type='PackSegInputs')],
+         ]),
+]
 train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True, drop_last=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
