@@ -1,4 +1,4 @@
-"""mmengine hooks of the harness: Optuna pruning on intermediate validation.
+"""mmengine hooks of the harness: exact resume (reseeding), Optuna pruning on validation.
 
 optuna-integration has no mmengine module (ecosystem.md 4.4), so this follows its Ignite/Lightning
 handlers: report the monitored metric after each validation (``step = runner.iter``, which also
@@ -10,7 +10,11 @@ cleanly. The caller raises ``optuna.TrialPruned`` after ``runner.train()`` retur
 from __future__ import annotations
 
 import logging
+import random
 from contextlib import contextmanager
+
+import numpy as np
+import torch
 
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
@@ -57,3 +61,32 @@ class OptunaPruningHook(Hook):
                         self.monitor, float(metrics[self.monitor]))  # fmt: skip
             self.pruned = True
             runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module()
+class ReseedHook(Hook):
+    """Reseed Python, NumPy and torch from ``(seed, epoch)`` / ``(seed, iteration)`` so a run
+    resumed from a checkpoint draws the same random numbers as one that never stopped.
+
+    mmengine restores weights, optimizer, schedulers and the sampler's ``(seed, epoch)`` order
+    but not the global RNG state, so random augmentations (resize, flip, crop) after a resume
+    differ from the uninterrupted run's. Reseeding before each epoch (before its data iterator is
+    made) and each iteration makes every draw a function of the run's seed and position only.
+    Data-loader *worker processes* keep their own RNG, seeded when they start: with
+    ``num_workers > 0`` and ``persistent_workers=True`` a resumed run is not bit-identical.
+    """
+
+    priority = "VERY_HIGH"
+
+    @staticmethod
+    def _seed(value: int) -> None:
+        value %= 2**32
+        random.seed(value)
+        np.random.seed(value)
+        torch.manual_seed(value)
+
+    def before_train_epoch(self, runner) -> None:
+        self._seed((runner.seed or 0) * 1_000_003 + 7919 * (runner.epoch + 1))
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._seed((runner.seed or 0) * 1_000_003 + runner.iter)

@@ -1,7 +1,8 @@
 # Runtime shared by every c2am-bench config (mmseg scope, our registered modules).
 default_scope = 'mmseg'
 custom_imports = dict(
-    imports=['c2am_bench.models', 'c2am_bench.datasets.cls_dataset', 'c2am_bench.cls_metric'],
+    imports=['c2am_bench.models', 'c2am_bench.datasets.cls_dataset', 'c2am_bench.cls_metric',
+             'c2am_bench.hooks'],
     allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -21,3 +22,5 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+# A resumed run draws the same random numbers as an uninterrupted one (c2am_bench.hooks).
+custom_hooks = [dict(type='ReseedHook')]
