@@ -1,4 +1,5 @@
-"""Figures of CAMs, the Global CAM and the C2AM logit scale (paper Figs. 1, 4/8, 7, 10).
+"""Figures of CAMs, pseudo-masks, the Global CAM and the C2AM logit scale (paper Figs. 1/5, 4/8,
+7, 10).
 
 Every ``plot_*``/``save_*`` function that takes ``out`` renders on a pyplot-free Agg
 :class:`~matplotlib.figure.Figure` (no global backend switch, nothing left open in pyplot) and
@@ -28,28 +29,32 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from PIL import Image
 
 from .cams import _atomic_write, load_global_cam, load_seed
 from .datasets import voc
 from .datasets.show import colourise
+from .datasets.voc_meta import IGNORE_INDEX, voc_palette
 from .errors import DataError
 
 __all__ = [
-    "draw_seed_curves", "global_cam_frame", "logit_gradient", "plot_cam_overlays",
+    "draw_seed_curves", "global_cam_frame", "logit_gradient", "new_figure", "plot_cam_overlays",
     "plot_class_constants", "plot_global_cam", "plot_gradient_curves", "plot_seed_curves",
-    "save_class_constants", "seed_curve_frame",
+    "save_class_constants", "save_figure", "seed_curve_frame",
 ]  # fmt: skip
 
 CURVE_COLUMNS = ("threshold", "mIoU")
 
 
-def _figure(**kwargs) -> Figure:
+def new_figure(**kwargs) -> Figure:
+    """A constrained-layout Agg :class:`~matplotlib.figure.Figure`, not registered in pyplot."""
     fig = Figure(layout="constrained", **kwargs)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, out: str | os.PathLike, dpi: int = 110, **metadata: str) -> Path:
+def save_figure(fig: Figure, out: str | os.PathLike, dpi: int = 110, **metadata: str) -> Path:
     """Write ``fig`` as PNG to ``out`` atomically (parents created) and return the path."""
     out = Path(out)
     try:
@@ -64,8 +69,15 @@ def _save(fig: Figure, out: str | os.PathLike, dpi: int = 110, **metadata: str) 
 # --------------------------------------------------------------------------- CAM overlays
 
 
-def _overlay_rows(tree: voc.VOCTree, ids: Sequence[str], dirs: Sequence[Path], n: int) -> list:
-    """The first ``n`` ids with a seed in every dir and a GT mask with a foreground class.
+def _overlay_rows(
+    tree: voc.VOCTree,
+    ids: Sequence[str],
+    dirs: Sequence[Path],
+    n: int,
+    mask_dirs: Sequence[Path] = (),
+) -> list:
+    """The first ``n`` ids with a seed in every dir (and a pseudo-mask in every ``mask_dirs``)
+    and a GT mask with a foreground class.
 
     Returns ``(id, mask, z)`` triples, ``z`` the 0-based class with the most GT pixels.
     """
@@ -74,6 +86,8 @@ def _overlay_rows(tree: voc.VOCTree, ids: Sequence[str], dirs: Sequence[Path], n
         if len(rows) == n:
             break
         if not all((d / f"{id_}.npz").is_file() for d in dirs):
+            continue
+        if not all((d / f"{id_}.png").is_file() for d in mask_dirs):
             continue
         mask_path = tree.mask_path(id_)
         if mask_path is None:
@@ -85,6 +99,18 @@ def _overlay_rows(tree: voc.VOCTree, ids: Sequence[str], dirs: Sequence[Path], n
     return rows
 
 
+def _load_label_png(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A label-map PNG (palette or grey) as ``(H, W)`` uint8, checked against the image size."""
+    try:
+        with Image.open(path) as im:
+            labels = np.asarray(im)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(path, f"unreadable pseudo-mask ({err})") from None
+    if labels.shape != shape:
+        raise DataError(path, f"pseudo-mask is {labels.shape} but the image is {shape}")
+    return labels.astype(np.uint8)
+
+
 def plot_cam_overlays(
     data_root: str | os.PathLike,
     cams_dirs: Mapping[str, str | os.PathLike],
@@ -92,13 +118,17 @@ def plot_cam_overlays(
     *,
     split: str = "train",
     n: int = 6,
+    masks_dirs: Mapping[str, str | os.PathLike] | None = None,
 ) -> Path:
-    """Qualitative comparison (paper Fig. 1): image | GT | each method's CAM of the main class.
+    """Qualitative comparison (paper Figs. 1 and 5): image | GT | each method's CAM of the main
+    class | (optionally) each method's pseudo-mask.
 
     Rows are the first ``n`` ids of ``split`` that have a seed (``<id>.npz``) in every cams dir
-    and a GT mask with a foreground class; the class shown is the one with the most GT pixels.
-    Each method column overlays that class's ``high_res`` CAM (jet, colour scale fixed to
-    ``[0, 1]``) on the image. The ids shown are stored in the PNG's ``Description`` text chunk.
+    (and a pseudo-mask ``<id>.png`` in every masks dir) and a GT mask with a foreground class; the
+    class shown is the one with the most GT pixels. Each CAM column overlays that class's
+    ``high_res`` CAM (jet, colour scale fixed to ``[0, 1]``) on the image; each mask column shows
+    the label map in the VOC palette, like the GT, with a legend of the classes present. The ids
+    shown are stored in the PNG's ``Description`` text chunk.
 
     Args:
         data_root: VOC-layout root.
@@ -106,30 +136,39 @@ def plot_cam_overlays(
         out: PNG path.
         split: Split whose ids are scanned in file order.
         n: Maximum number of rows.
+        masks_dirs: ``{method: folder of <id>.png pseudo-masks}`` (a subset of the methods is
+            fine); their columns follow the CAM columns.
 
     Raises:
-        DataError: A cams dir is missing, no id qualifies, or a seed does not match its image.
+        DataError: A cams or masks dir is missing, no id qualifies, or a seed or pseudo-mask does
+            not match its image.
     """
     if not cams_dirs:
         raise ValueError("cams_dirs must name at least one method")
     dirs = {m: Path(d) for m, d in cams_dirs.items()}
-    for d in dirs.values():
+    mdirs = {m: Path(d) for m, d in (masks_dirs or {}).items()}
+    for d in (*dirs.values(), *mdirs.values()):
         if not d.is_dir():
-            raise DataError(d, "cams dir does not exist")
+            raise DataError(d, "cams dir does not exist" if d in dirs.values() else
+                            "masks dir does not exist")  # fmt: skip
     tree = voc.open_tree(data_root)
-    rows = _overlay_rows(tree, tree.read_split(split), list(dirs.values()), n)
+    ids = tree.read_split(split)
+    rows = _overlay_rows(tree, ids, list(dirs.values()), n, list(mdirs.values()))
     if not rows:
+        what = "a seed in every cams dir" + (" and a pseudo-mask in every masks dir" if mdirs
+                                             else "")  # fmt: skip
         raise DataError(
-            next(iter(dirs.values())),
-            f"no id of split {split!r} has a GT mask and a seed in every cams dir",
+            next(iter(dirs.values())), f"no id of split {split!r} has a GT mask and {what}"
         )
-    ncols = 2 + len(dirs)
-    fig = _figure(figsize=(2.3 * ncols + 0.8, 2.3 * len(rows) + 0.4))
+    ncols = 2 + len(dirs) + len(mdirs)
+    fig = new_figure(figsize=(2.3 * ncols + 0.8, 2.3 * len(rows) + (1.0 if mdirs else 0.4)))
     axes = fig.subplots(len(rows), ncols, squeeze=False)
+    seen: set[int] = set()
     for r, (id_, mask, z) in enumerate(rows):
         image = voc.load_image(tree.image_path(id_), split)
         name = tree.class_names[z]
         present = [tree.class_names[v - 1] for v in np.unique(mask) if 0 < v <= tree.num_classes]
+        seen.update(int(v) for v in np.unique(mask))
         axes[r, 0].imshow(image)
         axes[r, 0].set_title(id_, fontsize=9)
         axes[r, 1].imshow(colourise(mask), interpolation="nearest")
@@ -146,14 +185,27 @@ def plot_cam_overlays(
             axes[r, c].imshow(image)
             axes[r, c].imshow(cam, cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
             title = f"{method}: {name}" + ("" if hit.size else " (no CAM)")
-            axes[r, c].set_title(title, fontsize=9)
+            axes[r, c].set_title(textwrap.fill(title, 28), fontsize=9)
+        for c, (method, d) in enumerate(mdirs.items(), start=2 + len(dirs)):
+            labels = _load_label_png(d / f"{id_}.png", image.shape[:2])
+            seen.update(int(v) for v in np.unique(labels))
+            axes[r, c].imshow(colourise(labels), interpolation="nearest")
+            axes[r, c].set_title(textwrap.fill(f"{method}: pseudo-mask", 28), fontsize=9)
     for ax in axes.flat:
         ax.set_axis_off()
     sm = ScalarMappable(Normalize(0.0, 1.0), cmap="jet")
     fig.colorbar(sm, ax=axes, shrink=0.6, label="CAM (max-normalised)")
-    fig.suptitle(f"CAMs of the largest GT class ({split})", fontsize=11)
+    if mdirs:
+        pal = np.asarray(voc_palette(256), float) / 255.0
+        names = {0: "background", IGNORE_INDEX: "void / ignored"}
+        names.update({i + 1: c for i, c in enumerate(tree.class_names)})
+        handles = [Patch(color=pal[v], label=names.get(v, str(v))) for v in sorted(seen)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8),
+                   fontsize=8, frameon=False)  # fmt: skip
+    what = "CAMs of the largest GT class" + (" and pseudo-masks" if mdirs else "")
+    fig.suptitle(f"{what} ({split})", fontsize=11)
     ids = ", ".join(r[0] for r in rows)
-    return _save(fig, out, Description=f"ids: {ids}")
+    return save_figure(fig, out, Description=f"ids: {ids}")
 
 
 # --------------------------------------------------------------------------- Global CAM
@@ -199,7 +251,7 @@ def plot_global_cam(
     k = len(class_names)
     ncols = min(k, max_cols)
     nblk = -(-k // ncols)
-    fig = _figure(figsize=(1.5 * ncols + 1.2, 1.95 * 2 * nblk + 0.3))
+    fig = new_figure(figsize=(1.5 * ncols + 1.2, 1.95 * 2 * nblk + 0.3))
     axes = fig.subplots(2 * nblk, ncols, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
@@ -217,13 +269,13 @@ def plot_global_cam(
                 ax.set_ylabel(label, fontsize=11)
         fig.colorbar(im, ax=block, shrink=0.8)
     fig.suptitle(f"Global CAM ({g['n_images']} images)", fontsize=11)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_class_constants(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Bar plot of ``M_z`` per class of a :func:`global_cam_frame`, hue = aggregation (Fig. 7)."""
     if ax is None:
-        ax = _figure(figsize=(max(6.5, 0.45 * frame["class"].nunique() + 3), 3.6)).subplots()
+        ax = new_figure(figsize=(max(6.5, 0.45 * frame["class"].nunique() + 3), 3.6)).subplots()
     sns.barplot(data=frame, x="class", y="M", hue="aggregation", ax=ax)
     ax.set_xlabel("")
     ax.set_ylabel(r"$M_z$ = spatial mean of $G_z$")
@@ -241,7 +293,7 @@ def save_class_constants(
     """:func:`plot_class_constants` of a saved Global CAM, written to ``out``."""
     frame = global_cam_frame(load_global_cam(global_cam_path), class_names)
     ax = plot_class_constants(frame)
-    return _save(ax.figure, out)
+    return save_figure(ax.figure, out)
 
 
 # --------------------------------------------------------------------------- logit scale
@@ -273,7 +325,7 @@ def plot_gradient_curves(
         for pos in (True, False)
     ]
     frame = pd.concat(parts, ignore_index=True)
-    fig = _figure(figsize=(11, 4.2))
+    fig = new_figure(figsize=(11, 4.2))
     axes = fig.subplots(1, 2)
     for ax, pos in zip(axes, (True, False), strict=True):
         sns.lineplot(data=frame[frame["label"] == pos], x="s", y="grad", hue="method", ax=ax)
@@ -283,9 +335,11 @@ def plot_gradient_curves(
         ax.set_title(f"{'positive' if pos else 'negative'} label (y={int(pos)})")
         handles, labels = ax.get_legend_handles_labels()
         ax.get_legend().remove()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=9)
+    longest = max(len(label) for label in labels)
+    ncol = min(len(labels), 3 if longest <= 36 else 2 if longest <= 56 else 1)
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=9)
     fig.suptitle(r"BCE-with-logits gradient on $\hat s = c\,s$: smaller $c$ decays later")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 # --------------------------------------------------------------------------- seed curves
@@ -317,7 +371,7 @@ def seed_curve_frame(curves: Mapping[str, str | os.PathLike | pd.DataFrame]) -> 
 def draw_seed_curves(frame: pd.DataFrame, ax: Axes | None = None, fixed: float = 0.15) -> Axes:
     """mIoU against background threshold per ``method``, best points marked, ``fixed`` dashed."""
     if ax is None:
-        ax = _figure(figsize=(6.5, 4.2)).subplots()
+        ax = new_figure(figsize=(6.5, 4.2)).subplots()
     best = frame.loc[frame.groupby("method", sort=False)["mIoU"].idxmax()]  # dict order kept
     labels = {
         b.method: f"{b.method} (best {b.mIoU:.3f} @ {b.threshold:.2f})"
@@ -344,4 +398,4 @@ def plot_seed_curves(
 ) -> Path:
     """:func:`draw_seed_curves` of :func:`seed_curve_frame` ``(curves)``, written to ``out``."""
     ax = draw_seed_curves(seed_curve_frame(curves), fixed=fixed)
-    return _save(ax.figure, out)
+    return save_figure(ax.figure, out)

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
@@ -82,7 +81,7 @@ class ReseedHook(Hook):
     def _seed(value: int) -> None:
         value %= 2**32
         random.seed(value)
-        np.random.seed(value)
+        np.random.seed(value)  # noqa: NPY002 - augmentations draw from the legacy global RNG
         torch.manual_seed(value)
 
     def before_train_epoch(self, runner) -> None:

@@ -1,0 +1,613 @@
+"""Report figures: metric bars and paired deltas with 95 % intervals, per-class IoU heat maps,
+threshold curves, Optuna study plots, and the CAM figures of :mod:`c2am_bench.cam_figures`.
+
+``draw_*`` functions take tidy frames and an optional ``ax`` and return the ``Axes``; ``plot_*``
+functions write one PNG (atomically, via :func:`~c2am_bench.cam_figures.save_figure`) and return
+its path. Everything renders on pyplot-free Agg figures except Optuna's matplotlib plots, which
+use pyplot internally; those figures are closed right after saving and nothing is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from ..cam_figures import new_figure, save_figure
+from ..errors import C2AMError
+from .schema import METRICS, STAGES, Results
+from .stats import dedupe_runs
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FigureFile",
+    "BAR_METRICS",
+    "draw_deltas",
+    "draw_metric_bars",
+    "draw_threshold_curves",
+    "palette_for",
+    "plot_cam_figures",
+    "plot_deltas",
+    "plot_metric_bars",
+    "plot_optuna",
+    "plot_per_class",
+    "plot_threshold_curves",
+    "select_variants",
+]
+
+# metric -> short panel title (stage order)
+BAR_METRICS = {
+    "seed_miou": "seed (best t)",
+    "seed_miou_fixed": "seed (t = 0.15)",
+    "pseudo_miou": "pseudo-mask",
+    "seg_miou": "segmentation (val)",
+}
+FIXED_SEED_THRESHOLD = 0.15
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A written figure: file name (relative to the report), title and a one-line caption."""
+
+    name: str
+    title: str
+    caption: str
+
+
+def palette_for(order: Sequence[str]) -> dict[str, tuple]:
+    """One colour per variant, stable across every figure of a report (baseline = first)."""
+    colours = sns.color_palette("colorblind", n_colors=max(len(order), 1))
+    return dict(zip(order, colours, strict=False))
+
+
+def select_variants(summary: pd.DataFrame, metric: str | None, k: int = 6) -> list[str]:
+    """The baseline and up to ``k - 1`` other variants, best ``metric`` first (file order if
+    ``metric`` is None or all NaN). Keeps crowded study figures readable."""
+    base = summary.loc[summary["is_baseline"], "variant"].tolist()
+    rest = summary.loc[~summary["is_baseline"]]
+    if metric and metric in rest and rest[metric].notna().any():
+        rest = rest.sort_values(metric, ascending=False, na_position="last")
+    return base + rest["variant"].tolist()[: max(k - len(base), 0)]
+
+
+def _height(n: int, per: float = 0.42, extra: float = 1.6) -> float:
+    return max(2.6, per * n + extra)
+
+
+# --------------------------------------------------------------------------- bars and deltas
+
+
+def draw_metric_bars(
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    metric: str,
+    ax: Axes | None = None,
+    palette: Mapping[str, tuple] | None = None,
+) -> Axes:
+    """Horizontal bars of ``metric``'s mean per variant with its t interval and each seed's dot.
+
+    Variants follow ``summary``'s order (baseline on top); the value (mean ± half-width) is
+    written inside each bar. A variant with one seed has no error bar (its interval is
+    undefined) and says so. Repeated identical runs (a study's cached baseline) show one dot.
+    """
+    if ax is None:
+        ax = new_figure(figsize=(5, _height(len(summary)))).subplots()
+    palette = palette or palette_for(summary["variant"].tolist())
+    runs = dedupe_runs(runs, [metric])
+    values = [summary[metric], summary[f"{metric}_ci_high"], runs[metric]]
+    top = max((float(np.nanmax(v)) for v in values if v.notna().any()), default=1.0)
+    xmax = min(100.0, top * 1.15 + 2.0)
+    for i, row in enumerate(summary.to_dict("records")):
+        mean, low, high = row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
+        if not np.isfinite(mean):
+            ax.text(0.01 * xmax, i, "not run", va="center", fontsize=8, color="grey")
+            continue
+        xerr = [[mean - low], [high - mean]] if np.isfinite(low) else None
+        ax.barh(
+            i,
+            mean,
+            color=palette.get(row["variant"]),
+            xerr=xerr,
+            capsize=4,
+            height=0.65,
+            error_kw={"elinewidth": 1.2, "ecolor": "black"},
+            edgecolor="black",
+            lw=0.5,
+        )
+        seeds = runs.loc[runs["variant"] == row["variant"], metric].dropna()
+        jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
+        ax.plot(seeds, i + jitter, "o", ms=3.5, mfc="white", mec="black", mew=0.8, zorder=3)
+        text = f"{mean:.1f}" + (f" ± {(high - low) / 2:.1f}" if np.isfinite(low) else " (n=1)")
+        ax.text(
+            0.015 * xmax,
+            i,
+            text,
+            va="center",
+            ha="left",
+            fontsize=8,
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
+    ax.set_yticks(np.arange(len(summary)), summary["display"].tolist())
+    ax.set_ylim(len(summary) - 0.5, -0.5)  # baseline on top (not invert_yaxis: axes share y)
+    ax.set_xlim(0, xmax)
+    ax.set_xlabel("mIoU (%)")
+    ax.set_title(BAR_METRICS.get(metric, METRICS.get(metric, metric)), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_metric_bars(
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    out: str | os.PathLike,
+    palette: Mapping[str, tuple] | None = None,
+) -> Path | None:
+    """One :func:`draw_metric_bars` panel per stage metric that has numbers; ``None`` if none."""
+    metrics = [m for m in BAR_METRICS if summary[m].notna().any()]
+    if not metrics:
+        return None
+    fig = new_figure(figsize=(3.6 * len(metrics) + 1.8, _height(len(summary))))
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    for ax, m in zip(axes, metrics, strict=True):
+        draw_metric_bars(summary, runs, m, ax=ax, palette=palette)
+    for ax in axes[1:]:
+        ax.tick_params(axis="y", left=False)
+    n = int(summary["n_seeds"].max())
+    fig.suptitle(
+        f"mIoU per stage: mean over seeds, 95 % t interval (n = {n}); dots = seeds", fontsize=11
+    )
+    return save_figure(fig, out)
+
+
+def draw_deltas(
+    summary: pd.DataFrame,
+    metric: str,
+    ax: Axes | None = None,
+    palette: Mapping[str, tuple] | None = None,
+) -> Axes:
+    """Forest plot of the paired delta vs the baseline for ``metric``, one row per variant.
+
+    Filled marker: the 95 % interval excludes 0 (distinguishable); hollow: it does not; a cross
+    with no bar: fewer than two pairs (interval undefined).
+    """
+    rows = summary[~summary["is_baseline"]]
+    if ax is None:
+        ax = new_figure(figsize=(4.5, _height(len(rows)))).subplots()
+    palette = palette or palette_for(summary["variant"].tolist())
+    d = f"delta_{metric}"
+    for i, row in enumerate(rows.to_dict("records")):
+        mean, low, high = row[d], row[f"{d}_ci_low"], row[f"{d}_ci_high"]
+        if not np.isfinite(mean):
+            ax.text(0, i, "n/a", va="center", ha="center", fontsize=8, color="grey")
+            continue
+        colour = palette.get(row["variant"], "black")
+        dist = row[f"{d}_distinguishable"]
+        ax.annotate(
+            f"{round(mean, 1) + 0.0:+.1f}",  # no "-0.0"
+            (mean, i),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+        if np.isfinite(low):
+            ax.errorbar(
+                mean,
+                i,
+                xerr=[[mean - low], [high - mean]],
+                fmt="none",
+                ecolor=colour,
+                capsize=4,
+                elinewidth=1.5,
+            )
+            filled = bool(dist) if dist is not pd.NA else False
+            ax.plot(mean, i, "o", ms=8, mec=colour, mfc=colour if filled else "white", mew=1.5)
+        else:
+            ax.plot(mean, i, "x", ms=8, color=colour, mew=2)
+    ax.axvline(0.0, color="grey", lw=1, ls="--")
+    span = rows[[d, f"{d}_ci_low", f"{d}_ci_high"]].abs().to_numpy(dtype=float)
+    span = np.nanmax(span) if np.isfinite(span).any() else 1.0
+    ax.set_xlim(-1.25 * span - 0.05, 1.25 * span + 0.05)  # symmetric: 0 in the middle
+    ax.set_yticks(np.arange(len(rows)), rows["display"].tolist())
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("Δ mIoU (percentage points)")
+    ax.set_title(BAR_METRICS.get(metric, metric), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_deltas(
+    summary: pd.DataFrame, out: str | os.PathLike, palette: Mapping[str, tuple] | None = None
+) -> Path | None:
+    """:func:`draw_deltas` per stage metric; ``None`` with no non-baseline variant or no delta."""
+    rows = summary[~summary["is_baseline"]]
+    metrics = [m for m in BAR_METRICS if rows[f"delta_{m}"].notna().any()]
+    if rows.empty or not metrics:
+        return None
+    fig = new_figure(figsize=(3.3 * len(metrics) + 1.8, _height(len(rows), extra=2.0)))
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    for ax, m in zip(axes, metrics, strict=True):
+        draw_deltas(summary, m, ax=ax, palette=palette)
+    for ax in axes[1:]:
+        ax.tick_params(axis="y", left=False)
+    handles = [
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            ms=7,
+            mfc="black",
+            mec="black",
+            label="95 % CI excludes 0 (distinguishable)",
+        ),
+        Line2D(
+            [], [], ls="", marker="o", ms=7, mfc="white", mec="black", label="CI includes 0 (≈)"
+        ),
+        Line2D([], [], ls="", marker="x", ms=7, color="black", mew=2, label="one pair (CI n/a)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    base = summary.loc[summary["is_baseline"], "display"]
+    fig.suptitle(
+        f"Paired difference vs {base.iloc[0] if len(base) else 'the baseline'} "
+        "(same seed), mean and 95 % t interval",
+        fontsize=11,
+    )
+    return save_figure(fig, out)
+
+
+# --------------------------------------------------------------------------- per-class heat maps
+
+
+def plot_per_class(
+    per_class: pd.DataFrame,
+    order: Sequence[str],
+    names: Mapping[str, str],
+    out: str | os.PathLike,
+) -> Path | None:
+    """Heat maps of mean IoU, variant x class, one panel per stage (stacked); ``None`` if empty.
+
+    The colour scale is shared (0-100 %); cells are annotated while the grid stays small enough
+    to read. The ``mean`` column is the unweighted mean over the classes shown (= mIoU).
+    """
+    from .tables import per_class_frame
+
+    tables = {s: per_class_frame(per_class, s, order, names) for s in STAGES}
+    tables = {s: t for s, t in tables.items() if not t.empty}
+    if not tables:
+        return None
+    n_cols = max(t.shape[1] for t in tables.values())
+    n_rows = [t.shape[0] for t in tables.values()]
+    width = max(7.0, 0.62 * n_cols + 3.2)
+    fig = new_figure(figsize=(width, sum(0.42 * n + 1.3 for n in n_rows) + 0.6))
+    axes = fig.subplots(
+        len(tables), 1, squeeze=False, height_ratios=[0.42 * n + 1.3 for n in n_rows]
+    )[:, 0]
+    annotate = n_cols * max(n_rows) <= 600
+    for ax, (stage, table) in zip(axes, tables.items(), strict=True):
+        sns.heatmap(
+            table,
+            ax=ax,
+            vmin=0,
+            vmax=100,
+            cmap="viridis",
+            annot=annotate,
+            fmt=".0f",
+            annot_kws={"fontsize": 7},
+            linewidths=0.5,
+            linecolor="white",
+            cbar_kws={"label": "IoU (%)", "shrink": 0.9},
+        )
+        ax.set_title(f"{STAGES[stage]}: IoU per class (mean over seeds)", fontsize=10)
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelrotation=40, labelsize=8)
+        ax.tick_params(axis="y", labelrotation=0, labelsize=8)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+        ax.axvline(table.shape[1] - 1, color="white", lw=3)  # set the mean column apart
+    return save_figure(fig, out)
+
+
+# --------------------------------------------------------------------------- threshold curves
+
+
+def draw_threshold_curves(
+    curves: pd.DataFrame,
+    stage: str,
+    order: Sequence[str],
+    names: Mapping[str, str],
+    ax: Axes | None = None,
+    palette: Mapping[str, tuple] | None = None,
+    marks: Mapping[str, float] | None = None,
+) -> Axes:
+    """mIoU against the threshold of ``stage`` per variant: the mean over seeds as a line, the
+    min-max over seeds as a band, the mean curve's best point marked; ``marks`` adds labelled
+    vertical lines (e.g. the fixed t = 0.15 or the configured sem_seg_bg)."""
+    if ax is None:
+        ax = new_figure(figsize=(7, 4.4)).subplots()
+    palette = palette or palette_for(list(order))
+    sub = curves[(curves["stage"] == stage) & curves["variant"].isin(order)]
+    sub = sub.drop_duplicates(subset=["variant", "seed", "threshold", "miou"])
+    for v in order:
+        c = sub[sub["variant"] == v]
+        if c.empty:
+            continue
+        g = c.groupby("threshold")["miou"].agg(["mean", "min", "max", "count"]).reset_index()
+        colour = palette.get(v)
+        best = g.loc[g["mean"].idxmax()]
+        label = f"{names.get(v, v)} (best {best['mean']:.1f} @ {best['threshold']:.2f})"
+        ax.plot(g["threshold"], g["mean"], color=colour, lw=1.8, label=label)
+        if g["count"].max() > 1:
+            ax.fill_between(g["threshold"], g["min"], g["max"], color=colour, alpha=0.18, lw=0)
+        ax.plot(best["threshold"], best["mean"], "o", color=colour, mec="black", ms=7)
+    for text, x in (marks or {}).items():
+        ax.axvline(x, ls="--", color="grey", lw=1)
+        ax.text(
+            x,
+            0.02,
+            f" {text}",
+            rotation=90,
+            va="bottom",
+            ha="right",
+            fontsize=8,
+            color="dimgrey",
+            transform=ax.get_xaxis_transform(),
+        )
+    ax.set_xlabel("background threshold t" if stage == "seed" else "sem_seg_bg")
+    ax.set_ylabel("mIoU (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_threshold_curves(
+    curves: pd.DataFrame,
+    stage: str,
+    order: Sequence[str],
+    names: Mapping[str, str],
+    out: str | os.PathLike,
+    palette: Mapping[str, tuple] | None = None,
+    marks: Mapping[str, float] | None = None,
+) -> Path | None:
+    """:func:`draw_threshold_curves` written to ``out``; ``None`` when ``stage`` has no curve."""
+    if curves.empty or not (curves["stage"] == stage).any():
+        return None
+    ax = draw_threshold_curves(curves, stage, order, names, palette=palette, marks=marks)
+    n = curves.loc[curves["stage"] == stage, "seed"].nunique()
+    what = (
+        "Seed mIoU vs background threshold"
+        if stage == "seed"
+        else ("Pseudo-mask mIoU vs sem_seg_bg")
+    )
+    band = "band = min-max over seeds" if n > 1 else "one seed"
+    ax.set_title(f"{what} (mean over {n} seed{'s' * (n > 1)}; {band})", fontsize=10)
+    return save_figure(ax.figure, out)
+
+
+# --------------------------------------------------------------------------- Optuna
+
+
+def _importance_problem(study) -> str | None:
+    """Why parameter importances would be meaningless for ``study`` (None if they are not)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < 2:
+        return f"{len(done)} completed trial(s); importances need at least 2"
+    values: dict[str, set] = {}
+    for t in done:
+        for k, v in t.params.items():
+            values.setdefault(k, set()).add(repr(v))
+    if not any(len(v) > 1 for v in values.values()):
+        return "no parameter varies across the completed trials"
+    return None
+
+
+def plot_optuna(study, out_dir: str | os.PathLike) -> list[FigureFile]:
+    """Optimisation history, parameter importances and slice plot of an Optuna study.
+
+    Each figure is attempted on its own: one that cannot be drawn (importances need at least two
+    completed trials whose parameters vary; Optuna raises on an empty study) is skipped with a
+    logged warning, and the report goes on.
+    """
+    import matplotlib.pyplot as plt
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.visualization import matplotlib as ovm
+
+    out_dir = Path(out_dir)
+    specs = [
+        (
+            "optuna_history.png",
+            "Optuna optimisation history",
+            ovm.plot_optimization_history,
+            "objective value of each completed trial and the best so far",
+            None,
+        ),
+        (
+            "optuna_importances.png",
+            "Optuna parameter importances",
+            ovm.plot_param_importances,
+            "importance of each searched parameter for the objective (Optuna's default evaluator)",
+            _importance_problem,
+        ),
+        (
+            "optuna_slice.png",
+            "Optuna slice plot",
+            ovm.plot_slice,
+            "objective against each parameter, one dot per trial (colour = trial number)",
+            None,
+        ),
+    ]
+    done = []
+    mine = set(plt.get_fignums())  # close only the figures Optuna opens here, not a user's
+    for name, title, fn, caption, check in specs:
+        problem = check(study) if check is not None else None
+        if problem:
+            logger.warning("optuna figure %s skipped: %s", name, problem)
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                warnings.simplefilter("ignore", UserWarning)  # e.g. a one-trial slice's xlim
+                result = fn(study)
+                axes = np.atleast_1d(result)
+                fig = axes.flat[0].figure
+                width, height = fig.get_size_inches()
+                fig.set_size_inches(max(width, 3.8 * axes.size + 1.0, 7.5), max(height, 4.5))
+                fig.set_layout_engine("constrained")
+                save_figure(fig, out_dir / name)
+            done.append(FigureFile(name, title, caption))
+        except Exception as err:  # noqa: BLE001 - Optuna raises several types; the report goes on
+            logger.warning("optuna figure %s skipped: %s: %s", name, type(err).__name__, err)
+        finally:
+            for num in set(plt.get_fignums()) - mine:
+                plt.close(num)
+    return done
+
+
+# --------------------------------------------------------------------------- CAM figures
+
+
+def _params(row: pd.Series) -> dict:
+    try:
+        value = json.loads(row.get("params") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _param(params: dict, key: str, default):
+    """``params[key]`` for a dotted key, also under a ``method:`` prefix (study spaces)."""
+    for k, v in params.items():
+        if k == key or k.endswith(":" + key):
+            return v
+    return default
+
+
+def plot_cam_figures(
+    results: Results,
+    summary: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    variants: Sequence[str],
+) -> tuple[list[FigureFile], list[str]]:
+    """CAM overlays with pseudo-masks (Figs. 1/5), Global CAM (Fig. 10), constants M_z (Fig. 7)
+    and logit gradients (Figs. 4/8) from the stage dirs of each variant's smallest seed.
+
+    Returns the figures written and notes on those that could not be drawn (a stage dir deleted,
+    the data root absent on this machine, no Global CAM), each also logged as a warning.
+    """
+    from .. import cam_figures as cf
+    from ..cams import load_global_cam
+
+    out_dir = Path(out_dir)
+    runs, context = results.runs, results.context
+    names = dict(zip(summary["variant"], summary["display"], strict=True))
+    first = runs.sort_values(["seed", "trial"]).drop_duplicates("variant").set_index("variant")
+    done: list[FigureFile] = []
+    notes: list[str] = []
+
+    def skip(what: str, why: str) -> None:
+        logger.warning("%s skipped: %s", what, why)
+        notes.append(f"{what} not drawn: {why}")
+
+    def dir_of(v: str, col: str, sub: str = "") -> Path | None:
+        text = str(first.loc[v, col]) if v in first.index else ""
+        if not text or text == "nan":
+            return None
+        path = Path(text) / sub if sub else Path(text)
+        return path if path.is_dir() else None
+
+    data_root = context.get("data_root")
+    cams = {names.get(v, v): dir_of(v, "seeds_dir", "cams") for v in variants}
+    cams = {k: d for k, d in cams.items() if d is not None}
+    masks = {names.get(v, v): dir_of(v, "masks_dir", "pseudo_masks") for v in variants}
+    masks = {k: d for k, d in masks.items() if d is not None}
+    if not data_root or not Path(data_root).is_dir():
+        skip("CAM overlays", f"data root {data_root!r} is not on this machine")
+    elif not cams:
+        skip("CAM overlays", "no variant's seeds directory (seeds_dir/cams) exists")
+    else:
+        seed = int(runs["seed"].min())
+        try:
+            cf.plot_cam_overlays(
+                data_root, cams, out_dir / "cam_overlays.png", n=4, masks_dirs=masks or None
+            )
+            what = "CAMs and pseudo-masks" if masks else "CAMs"
+            done.append(
+                FigureFile(
+                    "cam_overlays.png",
+                    f"{what} of the same images (paper Figs. 1 and 5)",
+                    f"image, ground truth, each method's CAM of the largest GT class"
+                    f"{' and its pseudo-mask' if masks else ''} (seed {seed})",
+                )
+            )
+        except C2AMError as err:
+            skip("CAM overlays", str(err))
+
+    base = results.against
+    gpath = dir_of(base, "seeds_dir")
+    gpath = gpath / "global_cam.npz" if gpath is not None else None
+    class_names = results.class_names
+    if gpath is None or not gpath.is_file():
+        skip("Global CAM figures", f"the baseline {base!r} has no seeds_dir/global_cam.npz")
+        return done, notes
+    try:
+        cf.plot_global_cam(gpath, class_names, out_dir / "global_cam.png")
+        cf.save_class_constants(gpath, class_names, out_dir / "class_constants.png")
+        g = load_global_cam(gpath)
+    except (C2AMError, ValueError) as err:
+        skip("Global CAM figures", str(err))
+        return done, notes
+    done += [
+        FigureFile(
+            "global_cam.png",
+            "Global CAM per class (paper Fig. 10)",
+            "G^all (top) and G^cls (bottom) of the baseline classifier, per class",
+        ),
+        FigureFile(
+            "class_constants.png",
+            "Per-class constants M_z (paper Fig. 7)",
+            "spatial mean of G_z; C2AM scales class z's logit by gamma * M_z",
+        ),
+    ]
+    constants = {"CAM (c = 1)": 1.0}
+    n_c2am = 0
+    for v in variants:
+        row = first.loc[v] if v in first.index else None
+        if row is None:
+            continue
+        p = _params(row)
+        if row.get("method") == "cam_constant":
+            c = float(_param(p, "model.head.constant", 0.2))
+            constants[f"{names.get(v, v)} (c = {c:g})"] = c
+        elif row.get("method") == "c2am" and n_c2am < 2:  # two C2AM variants keep it legible
+            n_c2am += 1
+            gamma = float(_param(p, "model.head.gamma", 1.0))
+            agg = "by_class" if _param(p, "model.head.aggregation", "all") == "class" else "all"
+            means = np.asarray(g[agg], np.float64).reshape(len(class_names), -1).mean(1)
+            for i in dict.fromkeys((int(means.argmax()), int(means.argmin()))):
+                c = gamma * float(means[i])
+                constants[f"{names.get(v, v)}: {class_names[i]} (c = {c:.3f})"] = c
+    cf.plot_gradient_curves(constants, out_dir / "gradients.png")
+    done.append(
+        FigureFile(
+            "gradients.png",
+            "Logit gradients for the measured constants (paper Figs. 4/8)",
+            "dL/ds of BCE-with-logits on c·s; C2AM's c is gamma·M_z of its largest and smallest "
+            "class",
+        )
+    )
+    return done, notes

@@ -1,0 +1,201 @@
+"""The results directory a report is rendered from: its columns, and reading it back.
+
+A results directory (written by :func:`c2am_bench.pipeline.write_results`) holds
+
+* ``runs.csv``: one row per (trial, variant, seed); metrics in percent, NaN where a stage did not
+  run; thresholds as fractions; wall seconds; the stage directories (absolute paths).
+* ``per_class.csv``: long ``study, trial, variant, seed, stage, class, iou`` (percent).
+* ``curves.csv``: long ``study, trial, variant, seed, stage, threshold, miou`` (percent).
+* ``context.json``: title, kind (``compare``/``study``), name, against (the baseline variant),
+  profile, data root and fingerprint, class names, objective, environment, storage, notes.
+
+Columns that a run did not produce (``--until seeds`` has no pseudo-mask columns at all) are added
+as NaN, so every table and figure sees the same schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = [
+    "DELTA_METRICS",
+    "METRICS",
+    "PR_COLUMNS",
+    "RUN_KEYS",
+    "Results",
+    "SECONDS",
+    "STAGES",
+    "THRESHOLDS",
+    "load_results",
+]
+
+RUN_KEYS = ("study", "trial", "variant", "method", "label", "seed", "params", "is_baseline")
+
+# metric column -> display name (all percent). Order = order in tables.
+METRICS: dict[str, str] = {
+    "cls_map": "classifier mAP (val)",
+    "seed_miou": "seed mIoU (best t)",
+    "seed_miou_fixed": "seed mIoU (t = 0.15)",
+    "pseudo_miou": "pseudo-mask mIoU",
+    "pseudo_miou_best": "pseudo-mask mIoU (best sem_seg_bg)",
+    "seg_miou": "segmentation mIoU (val)",
+    "seg_train_miou": "segmentation mIoU (train)",
+    "seg_tta_miou": "segmentation mIoU (val, +TTA)",
+    "seg_crf_miou": "segmentation mIoU (val, +CRF)",
+}
+DELTA_METRICS = tuple(METRICS)
+
+# precision / recall of the foreground per stage (percent)
+PR_COLUMNS: dict[str, str] = {
+    "seed_fg_precision": "seed fg precision",
+    "seed_fg_recall": "seed fg recall",
+    "ir_fg_precision": "IR-label fg precision",
+    "ir_ignore_share": "IR-label ignored share",
+    "pseudo_fg_precision": "pseudo-mask fg precision",
+    "pseudo_fg_recall": "pseudo-mask fg recall",
+    "seg_fg_precision": "segmentation fg precision",
+    "seg_fg_recall": "segmentation fg recall",
+}
+
+# thresholds (fractions)
+THRESHOLDS: dict[str, str] = {
+    "seed_threshold": "best seed threshold t",
+    "sem_seg_bg": "sem_seg_bg (configured)",
+    "best_sem_seg_bg": "best sem_seg_bg",
+}
+
+# wall seconds per stage
+SECONDS: dict[str, str] = {
+    "seconds_classifier": "classifier",
+    "seconds_seeds": "seeds",
+    "seconds_ir_labels": "IR labels",
+    "seconds_boundary": "boundary net",
+    "seconds_walk": "random walk + masks",
+    "seconds_seg": "DeepLabV2",
+}
+
+DIRS = ("classifier_dir", "seeds_dir", "masks_dir", "seg_dir")
+
+# per_class.csv / curves.csv stages -> display names
+STAGES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
+
+_NUMERIC = (*METRICS, *PR_COLUMNS, *THRESHOLDS, *SECONDS)
+
+
+@dataclass
+class Results:
+    """A results directory read back: three tidy frames and the context dict."""
+
+    runs: pd.DataFrame
+    per_class: pd.DataFrame
+    curves: pd.DataFrame
+    context: dict
+    root: Path
+
+    @property
+    def against(self) -> str:
+        """The baseline variant's name (``context['against']``, else the ``is_baseline`` row's)."""
+        name = self.context.get("against")
+        if name:
+            return str(name)
+        base = self.runs.loc[self.runs["is_baseline"], "variant"]
+        return str(base.iloc[0]) if not base.empty else str(self.runs["variant"].iloc[0])
+
+    @property
+    def class_names(self) -> list[str]:
+        """Foreground class names (context, else the per-class frame's order minus background)."""
+        names = self.context.get("class_names")
+        if names:
+            return [str(n) for n in names]
+        seen = self.per_class["class"].drop_duplicates().tolist() if len(self.per_class) else []
+        return [str(c) for c in seen if c != "background"]
+
+
+def _read_csv(path: Path, required: tuple[str, ...], optional: bool) -> pd.DataFrame:
+    if not path.is_file():
+        if optional:
+            return pd.DataFrame(columns=list(required))
+        raise DataError(path, "missing; is this a results directory (runs.csv, context.json)?")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        if optional:
+            return pd.DataFrame(columns=list(required))
+        raise DataError(path, "empty file") from None
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"unreadable CSV ({err})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(path, f"lacks column(s) {missing}")
+    return frame
+
+
+def _as_bool(series: pd.Series) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    text = series.astype(str).str.strip().str.lower()
+    return text.isin(("true", "1", "yes"))
+
+
+def load_results(results_dir: str | os.PathLike) -> Results:
+    """Read ``runs.csv``, ``per_class.csv``, ``curves.csv`` and ``context.json`` of a results dir.
+
+    ``runs.csv`` and ``context.json`` are required; the long files may be absent (empty frames).
+    Missing metric, threshold, seconds and directory columns are added (NaN / empty) and
+    ``is_baseline`` becomes a bool.
+
+    Raises:
+        DataError: a required file is missing, unreadable, empty or lacks its key columns; the
+            baseline named in ``context.json`` has no row.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise DataError(root, "results directory does not exist")
+    runs = _read_csv(root / "runs.csv", ("variant", "seed"), optional=False)
+    if runs.empty:
+        raise DataError(root / "runs.csv", "no run rows")
+    long_keys = ("variant", "seed", "stage")
+    per_class = _read_csv(root / "per_class.csv", (*long_keys, "class", "iou"), optional=True)
+    curves = _read_csv(root / "curves.csv", (*long_keys, "threshold", "miou"), optional=True)
+    ctx_path = root / "context.json"
+    if not ctx_path.is_file():
+        raise DataError(ctx_path, "missing; is this a results directory?")
+    try:
+        context = json.loads(ctx_path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(ctx_path, f"unreadable JSON ({err})") from None
+    if not isinstance(context, dict):
+        raise DataError(ctx_path, "expected a JSON object")
+
+    runs = runs.copy()
+    defaults = {"study": "", "trial": -1, "params": "{}", "is_baseline": False}
+    for col, value in defaults.items():
+        if col not in runs.columns:
+            runs[col] = value
+    runs["method"] = runs["method"] if "method" in runs.columns else runs["variant"]
+    runs["label"] = runs["label"] if "label" in runs.columns else runs["variant"]
+    runs["variant"] = runs["variant"].astype(str)
+    runs["label"] = runs["label"].fillna(runs["variant"]).astype(str)
+    runs["trial"] = pd.to_numeric(runs["trial"], errors="coerce").fillna(-1).astype(int)
+    runs["seed"] = pd.to_numeric(runs["seed"], errors="raise").astype(int)
+    runs["is_baseline"] = _as_bool(runs["is_baseline"])
+    for col in _NUMERIC:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    for col in DIRS:
+        runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
+    for frame in (per_class, curves):
+        frame["variant"] = frame["variant"].astype(str)
+        if "trial" not in frame.columns:
+            frame["trial"] = -1
+    against = context.get("against")
+    if against and against not in set(runs["variant"]):
+        raise DataError(root / "runs.csv", f"no row of the baseline variant {against!r}")
+    return Results(runs, per_class, curves, context, root)

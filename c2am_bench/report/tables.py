@@ -1,0 +1,402 @@
+"""Summary frame and display tables (Markdown, LaTeX, HTML) of a results directory.
+
+:func:`summary_frame` is the numbers (``summary.csv``): one row per variant with means, 95 %
+Student-t intervals over seeds and paired deltas against the baseline. Every ``*_frame`` function
+below turns it into strings for display; :func:`markdown_table` and :func:`latex_table` render
+those. The paper's reported VOC 2012 numbers (:data:`PAPER_VOC`) sit in their own, labelled
+columns: they come from ``design/algorithms.md`` and are blank where that file gives none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .schema import DELTA_METRICS, METRICS, PR_COLUMNS, SECONDS, STAGES, THRESHOLDS
+from .stats import dedupe_runs, delta_ci, mean_ci, paired_differences
+
+__all__ = [
+    "PAPER_VOC",
+    "TABLE1_METRICS",
+    "environment_frame",
+    "format_ci",
+    "format_delta",
+    "latex_table",
+    "markdown_table",
+    "metrics_frame",
+    "paper_frame",
+    "per_class_frame",
+    "precision_recall_frame",
+    "summary_frame",
+    "table1_frame",
+    "thresholds_frame",
+    "timings_frame",
+]
+
+# The paper's Table 1 columns: seed, pseudo-mask and segmentation mIoU.
+TABLE1_METRICS = {
+    "seed_miou": "seed",
+    "pseudo_miou": "pseudo-mask",
+    "seg_miou": "segmentation",
+}
+
+# Reported PASCAL VOC 2012 mIoU (percent) per base method, from design/algorithms.md. None = not
+# given there (left blank rather than invented). Seeds and pseudo-masks: VOC12 train (1,464);
+# segmentation: DeepLabV2 on val (1,449).
+PAPER_VOC: dict[str, dict] = {
+    "cam": {
+        "seed_miou": 48.3,
+        "pseudo_miou": 66.5,
+        "seg_miou": None,
+        "source": "IRN paper (Ahn et al., CVPR 2019), the CAM + IRN baseline C2AM builds on: "
+        "seed at fixed t = 0.15, pseudo-mask after the random walk (algorithms.md c.1, c.2)",
+    },
+    "cam_constant": {
+        "seed_miou": None,
+        "pseudo_miou": 69.41,
+        "seg_miou": None,
+        "source": "C2AM repository history, cfg/cam_constant.yml at ec74d93 (constant 0.2; "
+        "recorded pseudo-mask 0.6941; algorithms.md a.5, c.2)",
+    },
+    "c2am": {
+        "seed_miou": 51.39,
+        "pseudo_miou": 69.56,
+        "seg_miou": 67.5,
+        "source": "C2AM paper-era config cfg/c2am.yml at 7cb39df (seed 0.5139 at a hand-swept "
+        "t, pseudo-mask 0.6956 = the paper's 69.6); segmentation: the README's DeepLabV2 val "
+        "number (67.7 on test) (algorithms.md a.1, a.8, a.9)",
+    },
+}
+
+_SUMMARY_STATS = (*METRICS, *PR_COLUMNS, *THRESHOLDS)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _order(runs: pd.DataFrame, against: str) -> list[str]:
+    """Variant names: the baseline first, then the others in order of first appearance."""
+    names = list(dict.fromkeys(runs["variant"].astype(str)))
+    return [against, *[n for n in names if n != against]] if against in names else names
+
+
+def _display_names(rows: pd.DataFrame) -> pd.Series:
+    """Each variant's label, or ``label (variant)`` where labels repeat across variants."""
+    dup = rows["label"].duplicated(keep=False)
+    shown = rows["label"].where(~dup | (rows["label"] == rows["variant"]))
+    return shown.fillna(rows["label"] + " (" + rows["variant"] + ")")
+
+
+def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per variant: means and t intervals over seeds, paired deltas vs ``against``.
+
+    Args:
+        runs: the ``runs.csv`` frame (as :func:`~c2am_bench.report.schema.load_results` reads it:
+            every metric column present, NaN where a stage did not run).
+        against: the baseline variant's name.
+        confidence: interval level.
+
+    Returns:
+        Columns ``variant, method, label, display, is_baseline, trials, params, n_seeds, n_runs``;
+        for every metric, precision/recall and threshold column ``m``: ``m`` (mean),
+        ``m_ci_low``, ``m_ci_high``; for every mIoU metric: ``delta_m`` (mean paired difference,
+        percentage points), ``delta_m_ci_low``, ``delta_m_ci_high``, ``delta_m_n`` (pairs) and
+        ``delta_m_distinguishable`` (interval excludes 0; NA with fewer than two pairs; NA for the
+        baseline itself); ``seconds_*`` means. The baseline comes first.
+    """
+    present = [c for c in _SUMMARY_STATS if c in runs.columns]
+    unique = dedupe_runs(runs, present)
+    deltas = {m: paired_differences(runs, m, against) for m in DELTA_METRICS if m in runs}
+    out = []
+    for name in _order(runs, against):
+        rows = unique[unique["variant"] == name]
+        first = rows.iloc[0]
+        row = {
+            "variant": name,
+            "method": str(first.get("method", name)),
+            "label": str(first.get("label", name)),
+            "is_baseline": name == against,
+            "trials": ",".join(
+                str(t) for t in sorted(set(runs.loc[runs["variant"] == name, "trial"])) if t >= 0
+            ),
+            "params": str(first.get("params", "{}")),
+            "n_seeds": int(rows["seed"].nunique()),
+            "n_runs": len(rows),
+        }
+        for m in _SUMMARY_STATS:
+            ci = mean_ci(rows[m] if m in rows else [], confidence)
+            row.update({m: ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
+        for m in DELTA_METRICS:
+            d = deltas.get(m)
+            diffs = d.loc[d["variant"] == name, "delta"] if d is not None else []
+            ci = delta_ci(diffs, confidence)
+            if name == against:  # the baseline against itself: 0 by definition, not a test
+                ci = ci._replace(mean=0.0, low=math.nan, high=math.nan, n=0, distinguishable=None)
+            row.update(
+                {
+                    f"delta_{m}": ci.mean,
+                    f"delta_{m}_ci_low": ci.low,
+                    f"delta_{m}_ci_high": ci.high,
+                    f"delta_{m}_n": ci.n,
+                    f"delta_{m}_distinguishable": pd.NA
+                    if ci.distinguishable is None
+                    else ci.distinguishable,
+                }
+            )
+        for m in SECONDS:
+            vals = pd.to_numeric(rows[m], errors="coerce") if m in rows else pd.Series([], float)
+            row[m] = float(vals.mean()) if vals.notna().any() else math.nan
+        out.append(row)
+    frame = pd.DataFrame(out)
+    frame.insert(3, "display", _display_names(frame))
+    for m in DELTA_METRICS:
+        frame[f"delta_{m}_distinguishable"] = frame[f"delta_{m}_distinguishable"].astype("boolean")
+    return frame
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_ci(mean: float, low: float, high: float, n: int, digits: int = 1) -> str:
+    """``"38.7 ± 1.2"`` (mean ± half-width), ``"38.7 ± n/a"`` with one seed, ``"—"`` if NaN."""
+    if mean is None or not np.isfinite(mean):
+        return "—"
+    if n < 2 or not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.{digits}f} ± n/a"
+    return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
+
+
+def format_delta(
+    mean: float, low: float, high: float, n: int, distinguishable, digits: int = 1
+) -> str:
+    """``"+1.2 ± 0.8"`` when the interval excludes 0, ``"≈ +0.3 ± 1.1"`` when it does not,
+    ``"+0.3 (CI n/a)"`` with fewer than two pairs, ``"—"`` when there is nothing to compare."""
+    if mean is None or not np.isfinite(mean):
+        return "—"
+    shown = round(mean, digits) + 0.0  # no "-0.0"
+    if n < 2 or distinguishable is None or distinguishable is pd.NA:
+        return f"{shown:+.{digits}f} (CI n/a)"
+    text = f"{shown:+.{digits}f} ± {(high - low) / 2:.{digits}f}"
+    return text if bool(distinguishable) else f"≈ {text}"
+
+
+def _ci_cell(row: Mapping, m: str, digits: int = 1) -> str:
+    n = int(row["n_runs"])
+    return format_ci(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"], n, digits)
+
+
+def _delta_cell(row: Mapping, m: str) -> str:
+    if row["is_baseline"]:
+        return "(baseline)"
+    return format_delta(
+        row[f"delta_{m}"],
+        row[f"delta_{m}_ci_low"],
+        row[f"delta_{m}_ci_high"],
+        int(row[f"delta_{m}_n"]),
+        row[f"delta_{m}_distinguishable"],
+    )
+
+
+def _paper(variant: str, m: str) -> str:
+    value = PAPER_VOC.get(variant, {}).get(m)
+    return "" if value is None else f"{value:.1f}" if round(value, 1) == value else f"{value:.2f}"
+
+
+def table1_frame(summary: pd.DataFrame, *, paper: bool = True) -> pd.DataFrame:
+    """The paper's Table 1 shape: rows = methods; seed / pseudo-mask / segmentation mIoU (mean ±
+    95 % CI half-width over seeds), the paired delta vs the baseline (``Δ ...``), and the paper's
+    VOC 2012 numbers for the plain methods (``cam``, ``cam_constant``, ``c2am``) in their own
+    ``paper (VOC 2012) ...`` columns."""
+    records = summary.to_dict("records")
+    out = pd.DataFrame({"method": summary["display"], "n": summary["n_seeds"]})
+    for m, name in TABLE1_METRICS.items():
+        out[name] = [_ci_cell(r, m) for r in records]
+    for m, name in TABLE1_METRICS.items():
+        out[f"Δ {name}"] = [_delta_cell(r, m) for r in records]
+    if paper:
+        for m, name in TABLE1_METRICS.items():
+            out[f"paper (VOC 2012) {name}"] = [_paper(v, m) for v in summary["variant"]]
+    return out
+
+
+def metrics_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every mIoU metric that was measured (mean ± half-CI, percent)."""
+    records = summary.to_dict("records")
+    out = pd.DataFrame({"method": summary["display"], "n": summary["n_seeds"]})
+    for m, name in METRICS.items():
+        if summary[m].notna().any():
+            out[name] = [_ci_cell(r, m) for r in records]
+    return out
+
+
+def thresholds_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """The thresholds the seeds and pseudo-masks were scored at (mean ± half-CI, fractions)."""
+    records = summary.to_dict("records")
+    out = pd.DataFrame({"method": summary["display"], "n": summary["n_seeds"]})
+    for m, name in THRESHOLDS.items():
+        if summary[m].notna().any():
+            out[name] = [_ci_cell(r, m, 2) for r in records]
+    return out
+
+
+def precision_recall_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """Foreground precision and recall per stage (mean ± half-CI, percent)."""
+    records = summary.to_dict("records")
+    out = pd.DataFrame({"method": summary["display"], "n": summary["n_seeds"]})
+    for m, name in PR_COLUMNS.items():
+        out[name] = [_ci_cell(r, m) for r in records]
+    return out
+
+
+def timings_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean wall seconds per stage and variant (as recorded when the stage ran; cache hits are
+    free in a later invocation)."""
+    out = pd.DataFrame({"method": summary["display"]})
+    cols = [m for m in SECONDS if summary[m].notna().any()]
+    for m in cols:
+        out[SECONDS[m]] = summary[m].map(lambda v: "—" if not np.isfinite(v) else f"{v:.1f}")
+    if cols:
+        total = summary[cols].sum(axis=1, min_count=1)
+        out["total"] = total.map(lambda v: "—" if not np.isfinite(v) else f"{v:.1f}")
+    return out
+
+
+def per_class_frame(
+    per_class: pd.DataFrame, stage: str, order: Sequence[str], names: Mapping[str, str]
+) -> pd.DataFrame:
+    """Mean IoU (percent) per variant x class for one ``stage`` (``seed``/``pseudo``/``seg``).
+
+    Rows follow ``order`` (variant names) and are labelled by ``names``; columns keep the class
+    order of the file. Empty when the stage has no rows.
+    """
+    sub = per_class[per_class["stage"] == stage]
+    if sub.empty:
+        return pd.DataFrame()
+    classes = list(dict.fromkeys(sub["class"]))
+    sub = sub.drop_duplicates(subset=["variant", "seed", "class", "iou"])
+    table = sub.pivot_table(index="variant", columns="class", values="iou", aggfunc="mean")
+    rows = [v for v in order if v in table.index]
+    table = table.loc[rows, classes]
+    table.index = [names.get(v, v) for v in rows]
+    table.index.name = "method"
+    table.columns.name = None
+    table["mean"] = table.mean(axis=1)
+    return table
+
+
+def paper_frame() -> pd.DataFrame:
+    """The reported VOC 2012 numbers with where each comes from."""
+    labels = {"cam": "CAM", "cam_constant": "CAM+Constant", "c2am": "C2AM"}
+    return pd.DataFrame(
+        [
+            {
+                "method": labels[k],
+                **{TABLE1_METRICS[m]: _paper(k, m) for m in TABLE1_METRICS},
+                "source": v["source"],
+            }
+            for k, v in PAPER_VOC.items()
+        ]
+    )
+
+
+def environment_frame(context: Mapping) -> pd.DataFrame:
+    """``key, value`` rows: what was run on what (context fields, then the environment)."""
+    rows = []
+    for key in (
+        "title",
+        "kind",
+        "name",
+        "study",
+        "question",
+        "space",
+        "profile",
+        "data_root",
+        "data_fingerprint",
+        "against",
+        "objective",
+        "seeds",
+        "storage",
+    ):
+        if key in context and context[key] not in (None, "", []):
+            value = context[key]
+            rows.append((key, value if isinstance(value, str) else json.dumps(value)))
+    for key, value in (context.get("environment") or {}).items():
+        rows.append((str(key), str(value)))
+    return pd.DataFrame(rows, columns=["key", "value"])
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _md_cell(value) -> str:
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".1f") -> str:
+    """A GitHub Markdown table (``|`` in cells escaped; floats as ``floatfmt``)."""
+    frame = frame.reset_index() if frame.index.name else frame
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |"]
+    aligns = ["---:" if pd.api.types.is_numeric_dtype(frame[c]) else ":---" for c in frame.columns]
+    lines.append("| " + " | ".join(aligns) + " |")
+    for row in frame.itertuples(index=False):
+        cells = [format(v, floatfmt) if isinstance(v, float) and np.isfinite(v) else v for v in row]
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _tex_cell(value) -> str:
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    text = "".join(_TEX.get(ch, ch) for ch in text)
+    return (
+        text.replace("±", r"$\pm$")
+        .replace("≈", r"$\approx$")
+        .replace("Δ", r"$\Delta$")
+        .replace("—", "---")
+    )
+
+
+def latex_table(frame: pd.DataFrame, caption: str, label: str) -> str:
+    """A full-width booktabs ``table*`` of ``frame``, scaled to the text width (text cells
+    escaped; needs the ``booktabs`` and ``graphicx`` packages)."""
+    cols = [str(c) for c in frame.columns]
+    spec = "l" + "r" * (len(cols) - 1)
+    lines = [
+        r"\begin{table*}[t]",
+        r"\centering",
+        rf"\caption{{{_tex_cell(caption)}}}",
+        rf"\label{{{label}}}",
+        r"\resizebox{\textwidth}{!}{%",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(_tex_cell(c) for c in cols) + r" \\",
+        r"\midrule",
+    ]
+    for row in frame.itertuples(index=False):
+        lines.append(" & ".join(_tex_cell(v) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table*}", ""]
+    return "\n".join(lines)
+
+
+def stage_name(stage: str) -> str:
+    """Display name of a per-class / curve stage."""
+    return STAGES.get(stage, stage)

@@ -1,0 +1,499 @@
+"""Tests for c2am_bench.report: statistics (hand-computed), summary, tables, figures, the report
+directory (atomic, refuses foreign folders) and index.html's links."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import logging
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from report_synth import SEEDS, VARIANTS, build_results, build_study_results, make_study
+
+from c2am_bench import cam_figures as cf
+from c2am_bench.datasets import voc
+from c2am_bench.errors import ConfigError, DataError
+from c2am_bench.report import figures, render, render_report
+from c2am_bench.report import stats as S
+from c2am_bench.report import tables as T
+from c2am_bench.report.render import MARKER
+from c2am_bench.report.schema import load_results
+
+T975 = {
+    1: 12.706204736,
+    2: 4.302652730,
+    3: 3.182446305,
+    4: 2.776445105,
+    9: 2.262157163,
+    30: 2.042272456,
+    120: 1.979930405,
+}  # t_{0.975, df}: published tables
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    return build_results(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def report(results_dir, tmp_path_factory):
+    """The synthetic report rendered once (with an Optuna study) for the read-only tests."""
+    out = tmp_path_factory.mktemp("out") / "report"
+    assert render_report(results_dir, out, study=make_study()) == out
+    return out
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@pytest.mark.parametrize("df", sorted(T975))
+def test_t_quantile_matches_tables(df):
+    assert S.t_quantile(0.975, df) == pytest.approx(T975[df], abs=2e-9)
+    assert S.t_two_sided_mass(T975[df], df) == pytest.approx(0.95, abs=1e-9)
+
+
+def test_t_quantile_closed_forms_and_scipy():
+    # df = 1 is Cauchy: tan(pi (p - 1/2)); df = 2: t = (2p - 1) sqrt(2 / (1 - (2p - 1)^2)).
+    for p in (0.6, 0.9, 0.975, 0.995):
+        assert S.t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-10)
+        a = 2 * p - 1
+        assert S.t_quantile(p, 2) == pytest.approx(a * math.sqrt(2 / (1 - a * a)), rel=1e-10)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (3, 5, 7, 8, 15, 31, 200):
+        for p in (0.75, 0.95, 0.975, 0.999):
+            assert S.t_quantile(p, df) == pytest.approx(scipy_stats.t.ppf(p, df), rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_t_quantile_rejects_bad_df(bad):
+    with pytest.raises(ValueError, match="df"):
+        S.t_quantile(0.975, bad)
+    with pytest.raises(ValueError, match="0.5 < p < 1"):
+        S.t_quantile(0.3, 3)
+
+
+def test_mean_ci_hand_computed():
+    # [1, 2, 3]: mean 2, sd 1, half-width t_{0.975,2} / sqrt(3) = 4.302653 / 1.732051 = 2.484138
+    m = S.mean_ci([1.0, 2.0, 3.0])
+    assert (m.mean, m.n) == (2.0, 3)
+    assert m.low == pytest.approx(2 - 2.4841377, abs=1e-6)
+    assert m.high == pytest.approx(2 + 2.4841377, abs=1e-6)
+    assert m.half_width == pytest.approx(2.4841377, abs=1e-6)
+    # NaN entries (a stage that did not run) are dropped: [10, 14] -> mean 12, sd 2.828427,
+    # half = 12.706205 * 2.828427 / sqrt(2) = 25.412409
+    m = S.mean_ci([10.0, float("nan"), 14.0])
+    assert (m.mean, m.n) == (12.0, 2)
+    assert m.half_width == pytest.approx(25.412409, abs=1e-5)
+    # 90 % level: t_{0.95,2} = 2.919986; half = 2.919986 / sqrt(3) = 1.685850
+    assert S.mean_ci([1.0, 2.0, 3.0], 0.90).half_width == pytest.approx(1.685850, abs=1e-5)
+
+
+def test_mean_ci_one_and_no_value():
+    one = S.mean_ci([38.7])
+    assert one.mean == 38.7 and one.n == 1
+    assert math.isnan(one.low) and math.isnan(one.high) and math.isnan(one.half_width)
+    none = S.mean_ci([float("nan")])
+    assert none.n == 0 and math.isnan(none.mean)
+    assert S.delta_ci([1.5]).distinguishable is None
+
+
+def test_delta_ci_distinguishable():
+    assert S.delta_ci([2.0, 2.2, 1.9]).distinguishable is True
+    assert S.delta_ci([-2.0, -2.2, -1.9]).distinguishable is True
+    assert S.delta_ci([1.0, -0.5, 0.2]).distinguishable is False
+    assert S.delta_ci([0.0, 0.0]).distinguishable is False  # zero width at 0: not different
+
+
+def test_paired_differences_pair_by_seed():
+    # Seed effects dominate: unpaired intervals overlap, the paired delta is +1 on every seed.
+    runs = pd.DataFrame(
+        {
+            "variant": ["cam"] * 3 + ["c2am"] * 3,
+            "trial": -1,
+            "seed": [0, 1, 2] * 2,
+            "seed_miou": [30.0, 40.0, 50.0, 31.0, 41.0, 51.0],
+        }
+    )
+    d = S.paired_differences(runs, "seed_miou", "cam")
+    assert d["variant"].tolist() == ["c2am"] * 3
+    assert d["delta"].tolist() == [1.0, 1.0, 1.0]
+    ci = S.delta_ci(d["delta"])
+    assert (ci.mean, ci.low, ci.high, ci.distinguishable) == (1.0, 1.0, 1.0, True)
+    a, b = S.mean_ci([30, 40, 50]), S.mean_ci([31, 41, 51])
+    assert a.high > b.low  # the unpaired intervals overlap
+
+
+def test_paired_differences_by_trial_fallback_and_duplicates():
+    runs = pd.DataFrame(
+        [
+            # a study: every trial has its own baseline run per seed
+            {"variant": "cam", "trial": 0, "seed": 0, "m": 10.0},
+            {"variant": "cam", "trial": 1, "seed": 0, "m": 20.0},
+            {"variant": "a", "trial": 0, "seed": 0, "m": 13.0},
+            {"variant": "b", "trial": 1, "seed": 0, "m": 21.0},
+            # the same point run again in trial 2 whose baseline is missing: paired by seed with
+            # the mean of the baseline's seed-0 runs (15.0)
+            {"variant": "c", "trial": 2, "seed": 0, "m": 16.0},
+            # an exact repeat of trial 0's pair counts once
+            {"variant": "a", "trial": 3, "seed": 0, "m": 13.0},
+            {"variant": "cam", "trial": 3, "seed": 0, "m": 10.0},
+            {"variant": "a", "trial": 0, "seed": 1, "m": float("nan")},
+        ]
+    )
+    d = S.paired_differences(runs, "m", "cam").set_index("variant")
+    assert d.loc["a", "delta"] == 3.0 and d.loc["b", "delta"] == 1.0
+    assert d.loc["c", "baseline"] == 15.0 and d.loc["c", "delta"] == 1.0
+    assert len(d) == 3  # a counted once, the NaN row dropped
+    assert S.paired_differences(runs, "absent", "cam").empty
+
+
+def test_dedupe_runs_keeps_distinct_numbers():
+    runs = pd.DataFrame(
+        {"variant": ["cam"] * 3, "seed": [0, 0, 0], "params": "{}", "m": [1.0, 1.0, 2.0]}
+    )
+    assert S.dedupe_runs(runs, ["m"])["m"].tolist() == [1.0, 2.0]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_summary_columns_and_hand_values(results_dir):
+    res = load_results(results_dir)
+    summary = T.summary_frame(res.runs, "cam")
+    assert summary["variant"].tolist() == list(VARIANTS)  # baseline first
+    assert summary["n_seeds"].tolist() == [3, 3, 3]
+    for m in ("seed_miou", "seed_miou_fixed", "seed_threshold", "pseudo_miou", "seg_miou"):
+        for suffix in ("", "_ci_low", "_ci_high"):
+            assert m + suffix in summary
+    for m in ("seed_miou", "pseudo_miou", "seg_miou"):
+        for suffix in ("", "_ci_low", "_ci_high", "_n", "_distinguishable"):
+            assert f"delta_{m}{suffix}" in summary
+    for stage in ("seed", "pseudo", "seg"):
+        assert f"{stage}_fg_precision" in summary and f"{stage}_fg_recall" in summary
+    runs = pd.read_csv(results_dir / "runs.csv")
+    t2 = T975[2]
+    for v in VARIANTS:
+        x = runs.loc[runs["variant"] == v].sort_values("seed")["seed_miou"].to_numpy()
+        row = summary.set_index("variant").loc[v]
+        half = t2 * x.std(ddof=1) / np.sqrt(3)
+        assert row["seed_miou"] == pytest.approx(x.mean())
+        assert row["seed_miou_ci_low"] == pytest.approx(x.mean() - half)
+        assert row["seed_miou_ci_high"] == pytest.approx(x.mean() + half)
+    base = runs[runs["variant"] == "cam"].set_index("seed")["pseudo_miou"]
+    for v in ("cam_constant", "c2am"):
+        d = (runs[runs["variant"] == v].set_index("seed")["pseudo_miou"] - base).to_numpy()
+        half = t2 * d.std(ddof=1) / np.sqrt(3)
+        row = summary.set_index("variant").loc[v]
+        assert row["delta_pseudo_miou"] == pytest.approx(d.mean())
+        assert row["delta_pseudo_miou_ci_low"] == pytest.approx(d.mean() - half)
+        assert row["delta_pseudo_miou_ci_high"] == pytest.approx(d.mean() + half)
+        assert row["delta_pseudo_miou_n"] == 3
+        excludes = d.mean() - half > 0 or d.mean() + half < 0
+        assert bool(row["delta_pseudo_miou_distinguishable"]) == excludes
+    # the synthetic data: C2AM gains ~2 points on every seed, CAM+Constant is noise
+    by = summary.set_index("variant")
+    assert bool(by.loc["c2am", "delta_seed_miou_distinguishable"]) is True
+    assert bool(by.loc["cam_constant", "delta_seed_miou_distinguishable"]) is False
+    assert by.loc["cam", "delta_seed_miou"] == 0.0
+    assert pd.isna(by.loc["cam", "delta_seed_miou_distinguishable"])
+
+
+def test_one_seed_ci_is_na(tmp_path):
+    res = load_results(build_results(tmp_path, seeds=(7,), files=False))
+    summary = T.summary_frame(res.runs, "cam")
+    assert summary["n_seeds"].tolist() == [1, 1, 1]
+    assert summary["seed_miou_ci_low"].isna().all() and summary["seed_miou"].notna().all()
+    assert summary["delta_seed_miou_distinguishable"].isna().all()
+    table = T.table1_frame(summary)
+    assert table["seed"].str.endswith("± n/a").all()
+    assert table.loc[1, "Δ seed"].endswith("(CI n/a)")
+    assert table.loc[0, "Δ seed"] == "(baseline)"
+
+
+def test_format_cells():
+    assert T.format_ci(38.66, 37.0, 40.2, 3) == "38.7 ± 1.6"
+    assert T.format_ci(38.66, float("nan"), float("nan"), 1) == "38.7 ± n/a"
+    assert T.format_ci(float("nan"), 0, 0, 3) == "—"
+    assert T.format_delta(1.23, 0.5, 1.96, 3, True) == "+1.2 ± 0.7"
+    assert T.format_delta(0.3, -0.8, 1.4, 3, False) == "≈ +0.3 ± 1.1"
+    assert T.format_delta(-0.04, -0.5, 0.4, 3, False) == "≈ +0.0 ± 0.5"  # never "-0.0"
+    assert T.format_delta(0.3, float("nan"), float("nan"), 1, None) == "+0.3 (CI n/a)"
+
+
+def test_table1_paper_columns(results_dir):
+    res = load_results(results_dir)
+    table = T.table1_frame(T.summary_frame(res.runs, "cam"))
+    assert list(table.columns[:5]) == ["method", "n", "seed", "pseudo-mask", "segmentation"]
+    paper = table.set_index("method")[[c for c in table.columns if c.startswith("paper (VOC")]]
+    assert paper.shape[1] == 3
+    assert paper.loc["CAM"].tolist() == ["48.3", "66.5", ""]  # no CAM segmentation number
+    assert paper.loc["C2AM"].tolist() == ["51.39", "69.56", "67.5"]
+    assert paper.loc["CAM+Constant"].tolist() == ["", "69.41", ""]
+    assert table.set_index("method").loc["CAM+Constant", "Δ seed"].startswith("≈ ")
+    assert not table.set_index("method").loc["C2AM", "Δ seed"].startswith("≈")
+
+
+def test_missing_stages_render_as_dashes(tmp_path):
+    results = build_results(tmp_path, stages=("seed",), files=False)
+    assert "pseudo_miou" not in pd.read_csv(results / "runs.csv")
+    out = render_report(results, tmp_path / "rep")
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["pseudo_miou"].isna().all() and summary["seed_miou"].notna().all()
+    md = (out / "table.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| C2AM |"))
+    assert row.count("| — |") >= 2  # pseudo-mask and segmentation did not run
+    assert not (out / "pseudo_curves.png").exists()
+    assert "CAM overlays not drawn" in (out / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------- report directory
+
+
+def _non_blank(path):
+    with Image.open(path) as im:
+        im.load()
+        assert im.format == "PNG" and im.width > 200 and im.height > 150
+        a = np.asarray(im.convert("L"), dtype=np.float32)
+    assert a.std() > 10, f"{path.name} looks blank"
+    assert (a < 200).mean() > 0.01, f"{path.name} has almost no ink"
+
+
+FIGURES = (
+    "metrics.png",
+    "deltas.png",
+    "seed_curves.png",
+    "pseudo_curves.png",
+    "per_class.png",
+    "cam_overlays.png",
+    "global_cam.png",
+    "class_constants.png",
+    "gradients.png",
+    "optuna_history.png",
+    "optuna_importances.png",
+    "optuna_slice.png",
+)
+
+
+def test_report_files(report, results_dir):
+    for name in (
+        "summary.csv",
+        "runs.csv",
+        "per_class.csv",
+        "table.md",
+        "table.tex",
+        "README.md",
+        "index.html",
+        MARKER,
+    ):
+        assert (report / name).is_file(), name
+    assert (report / "runs.csv").read_bytes() == (results_dir / "runs.csv").read_bytes()
+    assert json.loads((report / MARKER).read_text())["renderer"] == "c2am_bench.report"
+    summary = pd.read_csv(report / "summary.csv")
+    assert summary["variant"].tolist() == list(VARIANTS)
+    assert not list(report.parent.glob(".report.*"))  # no temp or old dir left beside it
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figures_exist_and_are_not_blank(report, name):
+    _non_blank(report / name)
+
+
+def test_table_md_and_tex(report):
+    md = (report / "table.md").read_text()
+    assert "| paper (VOC 2012) seed | paper (VOC 2012) pseudo-mask |" in md
+    assert "51.39" in md and "69.41" in md and "48.3" in md
+    assert "## Foreground precision and recall" in md and "## Environment" in md
+    assert "| git commit | abc1234 |" in md
+    tex = (report / "table.tex").read_text()
+    assert tex.count(r"\begin{tabular}") == 2 and r"$\pm$" in tex and r"\toprule" in tex
+    assert "CAM+Constant" in tex and "$\\approx$" in tex
+    readme = (report / "README.md").read_text()
+    for name in FIGURES:
+        assert f"({name})" in readme
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs, self.tags = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for key, value in attrs:
+            if key in ("src", "href"):
+                self.refs.append((tag, value))
+
+
+def test_index_html_references_existing_files(report):
+    text = (report / "index.html").read_text()
+    parser = _Links()
+    parser.feed(text)
+    imgs = [v for t, v in parser.refs if t == "img"]
+    assert set(imgs) == set(FIGURES)
+    for _, ref in parser.refs:
+        if ref.startswith("#"):
+            assert f'id="{ref[1:]}"' in text, ref
+            continue
+        assert "://" not in ref and not ref.startswith("/"), f"not a relative link: {ref}"
+        assert (report / ref).is_file(), ref
+    assert "<script" not in text and "http" not in text  # opens offline
+    assert parser.tags.count("table") >= 7  # table 1, metrics, P/R, 3 per-class, timings, ...
+    for expected in (
+        "Table 1",
+        "paper (VOC 2012)",
+        "Foreground precision",
+        "Environment",
+        "IoU per class",
+        "stripes_disc",
+    ):
+        assert expected in text
+
+
+def test_index_html_escapes_names(tmp_path):
+    results = build_results(tmp_path, seeds=(0, 1), files=False)
+    runs = pd.read_csv(results / "runs.csv")
+    runs.loc[runs["variant"] == "c2am", "label"] = "<b>C2AM</b> & co"
+    runs.to_csv(results / "runs.csv", index=False)
+    text = (render_report(results, tmp_path / "rep") / "index.html").read_text()
+    assert "<b>C2AM</b>" not in text and "&lt;b&gt;C2AM&lt;/b&gt; &amp; co" in text
+
+
+def test_optuna_importances_skipped_with_one_trial(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="c2am_bench.report"):
+        figs = figures.plot_optuna(make_study(1), tmp_path)
+    assert [f.name for f in figs] == ["optuna_history.png", "optuna_slice.png"]
+    assert not (tmp_path / "optuna_importances.png").exists()
+    assert any("optuna_importances.png skipped" in r.getMessage() for r in caplog.records)
+    _non_blank(tmp_path / "optuna_history.png")
+
+
+@pytest.fixture
+def quick_render(monkeypatch):
+    """Replace the rendering itself by a stub: the directory handling is what is tested."""
+
+    def fake(results, out, study):
+        (out / "index.html").write_text(f"report of {results.root.name}")
+
+    monkeypatch.setattr(render, "_render_into", fake)
+    return fake
+
+
+def test_refuses_foreign_directory(tmp_path, results_dir):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match=re.escape(str(out))):
+        render_report(results_dir, out)
+    assert (out / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+    assert not list(tmp_path.glob(".mine*"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        render_report(results_dir, tmp_path / "file")
+    with pytest.raises(ConfigError, match="results directory"):
+        render_report(results_dir, results_dir)
+
+
+def test_replaces_own_report_and_legacy(tmp_path, results_dir, quick_render):
+    out = tmp_path / "rep"
+    render_report(results_dir, out, study=None)
+    (out / "stale.png").write_bytes(b"old figure")  # ours, from an earlier render
+    render_report(results_dir, out)
+    assert not (out / "stale.png").exists() and (out / "index.html").is_file()
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("README.md", "cam_stage.csv", "seed_curves.png"):  # the old renderer's files
+        (legacy / name).write_text("old")
+    render_report(results_dir, legacy)
+    assert (legacy / MARKER).is_file() and not (legacy / "cam_stage.csv").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (render_report(results_dir, empty) / "index.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "legacy", "rep"]
+    assert oct(out.stat().st_mode & 0o777) == "0o755"
+
+
+def test_failed_render_keeps_previous_report(tmp_path, results_dir, monkeypatch, quick_render):
+    out = tmp_path / "rep"
+    render_report(results_dir, out)
+    before = (out / "index.html").read_text()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(render, "_render_into", boom)
+    with pytest.raises(RuntimeError, match="figure failed"):
+        render_report(results_dir, out)
+    assert (out / "index.html").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # temp dir cleaned up
+
+
+def test_bad_results_dir(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        render_report(tmp_path / "nope", tmp_path / "rep")
+    (tmp_path / "res").mkdir()
+    with pytest.raises(DataError, match=r"runs\.csv"):
+        render_report(tmp_path / "res", tmp_path / "rep")
+    pd.DataFrame({"variant": ["x"], "seed": [0]}).to_csv(tmp_path / "res" / "runs.csv")
+    (tmp_path / "res" / "context.json").write_text(json.dumps({"against": "cam"}))
+    with pytest.raises(DataError, match="baseline variant 'cam'"):
+        render_report(tmp_path / "res", tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()
+
+
+# --------------------------------------------------------------------------- CAM figures
+
+
+def test_cam_overlays_with_pseudo_masks(results_dir, tmp_path):
+    runs = pd.read_csv(results_dir / "runs.csv")
+    first = runs[runs["seed"] == min(SEEDS)].set_index("label")
+    data = json.loads((results_dir / "context.json").read_text())["data_root"]
+    cams = {k: f"{d}/cams" for k, d in first["seeds_dir"].items()}
+    masks = {k: f"{d}/pseudo_masks" for k, d in first["masks_dir"].items()}
+    with_masks = cf.plot_cam_overlays(data, cams, tmp_path / "m.png", masks_dirs=masks)
+    without = cf.plot_cam_overlays(data, cams, tmp_path / "c.png")
+    with Image.open(with_masks) as a, Image.open(without) as b:
+        assert a.width > b.width * 1.3  # three more columns
+        ids = ", ".join(voc.open_tree(data).read_split("train"))
+        assert a.info["Description"] == b.info["Description"] == f"ids: {ids}"
+    _non_blank(with_masks)
+    missing = tmp_path / "nomasks"
+    with pytest.raises(DataError, match="masks dir does not exist"):
+        cf.plot_cam_overlays(data, cams, tmp_path / "x.png", masks_dirs={"CAM": missing})
+    missing.mkdir()
+    with pytest.raises(DataError, match="pseudo-mask in every masks dir"):
+        cf.plot_cam_overlays(data, cams, tmp_path / "x.png", masks_dirs={"CAM": missing})
+
+
+def test_study_report(tmp_path, caplog):
+    results = build_study_results(tmp_path, n_trials=8)
+    res = load_results(results)
+    summary = T.summary_frame(res.runs, "cam")
+    assert len(summary) == 9 and summary["variant"].iloc[0] == "cam"
+    base = summary.iloc[0]
+    assert (base["n_seeds"], base["n_runs"]) == (2, 2)  # the 8 identical re-runs count once
+    assert base["trials"] == ",".join(str(k) for k in range(8))
+    runs = res.runs
+    for k in (0, 7):
+        name = f"c2am[model.head.gamma={0.25 * (k + 1):g}]"
+        v = runs[(runs["variant"] == name)].set_index("seed")["seed_miou"]
+        b = runs[(runs["variant"] == "cam") & (runs["trial"] == k)].set_index("seed")["seed_miou"]
+        row = summary.set_index("variant").loc[name]
+        assert row["delta_seed_miou"] == pytest.approx((v - b).mean())
+        assert row["delta_seed_miou_n"] == 2
+    with caplog.at_level(logging.WARNING, logger="c2am_bench.report"):
+        out = render_report(results, tmp_path / "rep", study=make_study())
+    readme = (out / "README.md").read_text()
+    assert (
+        "Threshold curves show 6 of 9 variants, CAM figures 4" in readme
+        and "best by seed_miou" in readme
+    )
+    for name in ("metrics.png", "deltas.png", "seed_curves.png", "per_class.png"):
+        _non_blank(out / name)
+    legend = pd.read_csv(out / "summary.csv")["display"].tolist()
+    assert legend[0] == "CAM" and len(set(legend)) == 9
