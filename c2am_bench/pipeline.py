@@ -495,7 +495,6 @@ class Runner:
     def _collect(self, variant: Variant, seed: int, dirs: dict, *, study: str, trial: int,
                  is_baseline: bool) -> Results:  # fmt: skip
         """One ``runs`` row (percent), per-class IoUs and threshold curves of a finished run."""
-        import pandas as pd
 
         def read(path: Path) -> dict:
             return json.loads(path.read_text()) if path.is_file() else {}
@@ -529,11 +528,7 @@ class Runner:
         }  # fmt: skip
         for name, iou in (ev.get("per_class_iou_at_best") or {}).items():
             out.per_class.append({**tag, "stage": "seed", "class": name, "iou": _pct(iou)})
-        curve = seeds_dir / "seed_eval" / "curve.csv"
-        if curve.is_file():
-            for r in pd.read_csv(curve).itertuples():
-                out.curves.append({**tag, "stage": "seed", "threshold": r.threshold,
-                                   "miou": _pct(r.mIoU)})  # fmt: skip
+        out.curves += _curve(seeds_dir / "seed_eval" / "curve.csv", "threshold", tag, "seed")
         if "masks" in dirs:
             q = read(dirs["ir_labels"] / "ir_label_quality.json")
             m = read(dirs["masks"] / "mask_eval" / "metrics.json")
@@ -553,10 +548,7 @@ class Runner:
             for name, iou in (m.get("per_class_iou") or {}).items():
                 out.per_class.append({**tag, "stage": "pseudo", "class": name, "iou": _pct(iou)})
             curve = dirs["masks"] / "mask_eval" / "curve.csv"
-            if curve.is_file():
-                for r in pd.read_csv(curve).itertuples():
-                    out.curves.append({**tag, "stage": "pseudo", "threshold": r.sem_seg_bg,
-                                       "miou": _pct(r.mIoU)})  # fmt: skip
+            out.curves += _curve(curve, "sem_seg_bg", tag, "pseudo")
         if "segmentor" in dirs:
             s = read(dirs["segmentor"] / "metrics.json")
             row.update(seg_miou=_mm_pct(s.get("seg/mIoU")),
@@ -582,6 +574,17 @@ class Runner:
         row["stage_dirs"] = json.dumps(chain, sort_keys=True)
         out.runs.append(row)
         return out
+
+
+def _curve(path: Path, column: str, tag: dict, stage: str) -> list[dict]:
+    """Rows ``(tag, stage, threshold, miou %)`` of an evaluation's ``curve.csv``."""
+    import pandas as pd
+
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path)
+    return [{**tag, "stage": stage, "threshold": t, "miou": _pct(m)}
+            for t, m in zip(frame[column], frame["mIoU"], strict=True)]  # fmt: skip
 
 
 def _active_trial():

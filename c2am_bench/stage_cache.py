@@ -112,6 +112,14 @@ class StageCache:
             return True
         return False
 
+    def _reusable(self, stage: str, key: str) -> bool:
+        """True (and a 'reused' event) when ``<stage>/<key>`` is finished and not forced."""
+        forced = self._take_force(stage, key)
+        if self.is_done(stage, key) and not forced:
+            self._on_event(stage, key, "reused")
+            return True
+        return False
+
     def _finish(self, folder: Path, stage: str, key: str, seconds: float, meta: dict) -> None:
         info = {"stage": stage, "key": key, "seconds": round(seconds, 2),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta}  # fmt: skip
@@ -127,9 +135,7 @@ class StageCache:
         """
         final = self.path(stage, key)
         with self._lock(stage, key):
-            forced = self._take_force(stage, key)
-            if (final / DONE_FILE).is_file() and not forced:
-                self._on_event(stage, key, "reused")
+            if self._reusable(stage, key):
                 return final
             for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed run
                 shutil.rmtree(stale, ignore_errors=True)
@@ -156,11 +162,9 @@ class StageCache:
         """
         final = self.path(stage, key)
         with self._lock(stage, key):
-            forced = self._take_force(stage, key)
-            if (final / DONE_FILE).is_file() and not forced:
-                self._on_event(stage, key, "reused")
+            if self._reusable(stage, key):
                 return final
-            if forced and final.exists():
+            if stage in self.force and final.exists():  # forced: start from nothing
                 shutil.rmtree(final)
             resume = (final / "last_checkpoint").is_file()
             self._on_event(stage, key, "resuming" if resume else "computing")

@@ -22,7 +22,7 @@ from .schema import STAGES, Results, load_results
 logger = logging.getLogger(__name__)
 
 MARKER = ".c2am-report"
-# Files the earlier renderer (c2am_bench.reporting.write_cam_report) wrote: a folder holding only
+# Files the earlier renderer (write_cam_report, removed) wrote: a folder holding only
 # these is an old report of ours and may be replaced although it has no marker.
 LEGACY_FILES = frozenset(
     {
