@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -479,6 +478,3 @@ def cmd_report(args) -> int:
     print(f"report {written}/index.html")
     return 0
 
-
-def _env_rank() -> int:
-    return int(os.environ.get("RANK", "0"))

@@ -360,7 +360,7 @@ def run_study(
     from optuna.trial import TrialState
 
     from .hooks import active_trial
-    from .pipeline import UNTIL, Results, Variant
+    from .pipeline import Results, Variant
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -371,7 +371,6 @@ def run_study(
     if objective not in OBJECTIVES:
         raise ConfigError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
     until = OBJECTIVES[objective]
-    assert until in UNTIL
     storage = open_storage(storage_url, heartbeat=heartbeat)
     study = optuna.create_study(
         study_name=f"{spec.name}-{profile}", storage=storage, direction="maximize",
