@@ -477,4 +477,3 @@ def cmd_report(args) -> int:
     written = _render(run_dir, out, study=study)
     print(f"report {written}/index.html")
     return 0
-
