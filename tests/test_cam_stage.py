@@ -221,6 +221,41 @@ def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, cap
     assert main(["irn", "train", cfg, "--work-dir", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.slow
+def test_boundary_net_data_parallel_on_cpu(compared, smoke_data, tmp_path):
+    """`irn train --launcher pytorch` under torchrun (gloo, 2 processes): one run, data split."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    _, rows = compared
+    run = tmp_path / "seeds"
+    shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", run / "cams")
+    (run / "seeds.json").write_text(json.dumps({"data_root": str(smoke_data)}))
+    assert main(["irn", "labels", str(run), "--workers", "1"]) == 0
+    opts = [
+        f"train_dataloader.dataset.data_root={smoke_data}",
+        f"train_dataloader.dataset.data_prefix.seg_map_path={run / 'ir_labels'}",
+        f"model.backbone_checkpoint={Path(rows['cam']['classifier_dir']) / 'classifier.pth'}",
+        "train_cfg.max_epochs=1", "train_dataloader.num_workers=0",
+        "train_dataloader.persistent_workers=False", "train_dataloader.batch_size=8",
+    ]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29563", "-m", "c2am_bench.cli", "-q", "irn", "train",
+           "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py", "--work-dir", str(tmp_path / "irn"),
+           "--launcher", "pytorch", "--cfg-options", *opts]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("trained ") == 1  # only rank 0 reports
+    metrics = json.loads((tmp_path / "irn" / "metrics.json").read_text())
+    n_train = len((smoke_data / "ImageSets/Segmentation/train_aug.txt").read_text().split())
+    # batch 8 per process, 2 processes, drop_last: each process sees half the images
+    assert metrics["iterations"] == (n_train // 2) // 8
+    assert (tmp_path / "irn" / "boundary_net.pth").is_file()
+
+
 def test_data_parallel_training_on_cpu(smoke_data, tmp_path):
     """Two processes under torchrun (gloo): one run, one metrics.json, the data split in two."""
     import os
