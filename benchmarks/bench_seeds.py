@@ -140,12 +140,13 @@ class BareForwards:
     def __init__(self, run: Path, root: Path, ids: list[str]) -> None:
         from c2am_bench.cams import _rescale
         from c2am_bench.datasets import voc
-        from c2am_bench.seeds import _normaliser, load_classifier
+        from c2am_bench.runs import normaliser
+        from c2am_bench.seeds import load_classifier
 
         self.rescale = _rescale
         self.model, cfg = load_classifier(run)
         self.device = next(self.model.parameters()).device
-        normalise = _normaliser(cfg)
+        normalise = normaliser(cfg)
         self.tree = voc.open_tree(root)
         self.ids = ids
         images = [normalise(voc.load_image(self.tree.image_path(id_))) for id_ in ids]

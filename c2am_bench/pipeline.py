@@ -277,7 +277,7 @@ class Runner:
         ~0.2 s a call, which made a fully cached trial cost over a second); memoised per
         ``(config, options)`` for the process.
         """
-        from .train import load_config
+        from .config_loading import load_config
 
         memo = (config, json.dumps(dict(options), sort_keys=True, default=str))
         if memo not in self._configs:

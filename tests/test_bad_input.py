@@ -377,7 +377,7 @@ def test_config_keys_the_pipeline_and_studies_set_are_accepted(data):
     """Keys absent from a config but legitimate: runner settings, component arguments, list
     indices, and every option the pipeline passes (so the whole pipeline keeps working)."""
     from c2am_bench import pipeline
-    from c2am_bench.train import load_config
+    from c2am_bench.config_loading import load_config
 
     names = ["background", *voc.open_tree(data).class_names]
     cases = {
