@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import subprocess
@@ -25,6 +26,7 @@ from _common import machine_info, write_readme_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"smoke": (180, None), "default": (900, 6 * 1024**3)}
+METRICS = ("cls_map", "seed_miou", "pseudo_miou", "seg_miou", "seg_train_miou")
 STAGE_COLUMNS = ["seconds_classifier", "seconds_seeds", "seconds_ir_labels", "seconds_boundary",
                  "seconds_walk", "seconds_seg"]  # fmt: skip
 
@@ -39,7 +41,11 @@ def time_compare(profile: str) -> dict:
         if proc.returncode != 0:
             raise SystemExit(f"compare failed:\n{proc.stderr[-3000:]}")
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)[1])
-    return {"profile": profile, "wall_seconds": round(wall, 1), "peak_rss_bytes": rss_kb * 1024}
+        # the run's headline metrics, so runs of this benchmark can be checked against each other
+        with open(Path(tmp) / "work" / "runs" / f"compare-{profile}" / "runs.csv") as f:
+            metrics = {r["variant"]: {k: r[k] for k in METRICS} for r in csv.DictReader(f)}
+    return {"profile": profile, "wall_seconds": round(wall, 1), "peak_rss_bytes": rss_kb * 1024,
+            "metrics": metrics}  # fmt: skip
 
 
 def scaling() -> list[dict]:

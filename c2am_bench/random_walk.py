@@ -235,7 +235,13 @@ def edge_to_affinity(boundary: torch.Tensor, path_index: PathIndex) -> torch.Ten
     batched = b.ndim == 3
     b4 = b.reshape(-1, 1, *path_index.size)
     windows = F.unfold(b4, kernel_size=path_index.window_shape)  # (B, K, n_src), row-major src
-    affs = [1 - windows[:, t].max(dim=2).values for t in path_index.tables(b.device)]
+    # index_select, not windows[:, t]: the backward of advanced indexing accumulates with parallel
+    # atomic adds on a multi-threaded CPU, so the same batch gave a different gradient on every
+    # call and no two boundary-net trainings matched; index_select's backward is deterministic.
+    affs = [
+        1 - windows.index_select(1, t.reshape(-1)).unflatten(1, tuple(t.shape)).max(dim=2).values
+        for t in path_index.tables(b.device)
+    ]
     aff = torch.cat(affs, dim=1)
     return aff if batched else aff[0]
 

@@ -119,6 +119,33 @@ def test_edge_to_affinity_direct_pair():
     assert int(pi.dst[d02, s]) == 3 * 12 + 7
 
 
+def test_affinity_loss_gradient_is_reproducible_with_threads():
+    """The boundary net's loss gradient is bit-identical call after call on a multi-threaded CPU
+    (advanced-indexing backward accumulated with atomic adds made every call differ)."""
+    import hashlib
+
+    pi = PathIndex(10, (32, 32))
+    rng = np.random.default_rng(0)
+    lab = rng.integers(0, 3, (32, 32)).astype(np.uint8)
+    lab[rng.random((32, 32)) < 0.3] = 255
+    bg, fg, neg = (torch.as_tensor(np.stack([t] * 8)) for t in affinity_labels(lab, pi))
+    x0 = torch.rand(8, 32, 32, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        digests = set()
+        for _ in range(6):
+            x = x0.clone().requires_grad_(True)
+            # one image at a time, as BoundaryNet.loss calls it
+            aff = torch.stack([edge_to_affinity(x[b], pi) for b in range(8)])
+            out = affinity_loss(aff, bg, fg, neg)
+            (out["pos"] + out["neg"]).backward()
+            digests.add(hashlib.sha256(x.grad.numpy().tobytes()).hexdigest())
+    finally:
+        torch.set_num_threads(threads)
+    assert len(digests) == 1
+
+
 def test_edge_to_affinity_has_gradient():
     pi = PathIndex(5, (9, 11))
     b = torch.rand(9, 11, generator=torch.Generator().manual_seed(1), requires_grad=True)
