@@ -100,10 +100,6 @@ IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 
 IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8}
 UNTIL = ("seeds", "masks", "seg")
-# Stage keys hash configs and inputs, not code: a stage whose code changed what it computes gets a
-# version here, so outputs cached by the old code are not reused (nor anything built on them).
-# boundary_net 2: deterministic loss gradient (random_walk.edge_to_affinity, 2026-11-24).
-CODE_VERSIONS = {"boundary_net": 2}
 SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size")
 
@@ -297,8 +293,6 @@ class Runner:
         from .train import train
 
         cfg, key = self._config(config, options)
-        if stage in CODE_VERSIONS:
-            key = stage_key(stage, CODE_VERSIONS[stage], key)
         cfg = copy.deepcopy(cfg)  # run() sets per-run fields on it
 
         def run(work_dir: Path, resume: bool) -> dict:

@@ -37,6 +37,11 @@ from .errors import ConfigError
 logger = logging.getLogger(__name__)
 
 DONE_FILE = "stage.json"
+# Keys hash configs and inputs, not code: a stage whose code changed what it computes gets a
+# version here, so outputs cached by the old code are not reused -- nor anything built on them,
+# since later stages key on the folder name. boundary_net 2: deterministic loss gradient
+# (random_walk.edge_to_affinity, 2026-11-24).
+CODE_VERSIONS = {"boundary_net": 2}
 STAGES = (
     "data", "classifier", "seeds", "ir_labels", "boundary_net", "boundary", "walk", "masks",
     "segmentor", "seg_eval",
@@ -87,6 +92,12 @@ class StageCache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
+    @staticmethod
+    def versioned(stage: str, key: str) -> str:
+        """``key`` salted with the stage's :data:`CODE_VERSIONS` entry (unchanged without one)."""
+        version = CODE_VERSIONS.get(stage)
+        return key if version is None else stage_key(stage, version, key)
+
     def is_done(self, stage: str, key: str) -> bool:
         return (self.path(stage, key) / DONE_FILE).is_file()
 
@@ -133,6 +144,7 @@ class StageCache:
         ``fill(tmp_dir)`` writes the outputs into an empty temporary directory and may return a
         dict that is stored in ``stage.json`` beside ``meta`` (the stage's inputs and settings).
         """
+        key = self.versioned(stage, key)
         final = self.path(stage, key)
         with self._lock(stage, key):
             if self._reusable(stage, key):
@@ -160,6 +172,7 @@ class StageCache:
         ``run`` trains with ``dir`` as its mmengine work dir; ``resume`` is True when a killed
         earlier run left a ``last_checkpoint`` there.
         """
+        key = self.versioned(stage, key)
         final = self.path(stage, key)
         with self._lock(stage, key):
             if self._reusable(stage, key):

@@ -117,3 +117,21 @@ def test_two_processes_compute_a_key_once(tmp_path):
         assert p.exitcode == 0
     assert counter.read_text() == "x"
     assert (tmp_path / "c" / "seeds" / "shared" / "v").is_file()
+
+
+def test_a_code_version_moves_the_stage_and_everything_keyed_on_it(tmp_path, monkeypatch):
+    from c2am_bench import stage_cache
+
+    cache = StageCache(tmp_path)
+    monkeypatch.setattr(stage_cache, "CODE_VERSIONS", {})
+    old = cache.build("walk", "k", lambda d: None)
+    assert old.name == "k"
+    monkeypatch.setattr(stage_cache, "CODE_VERSIONS", {"walk": 2})
+    ran = []
+    new = cache.build("walk", "k", lambda d: ran.append(d))
+    assert ran and new.name != "k" and (new / DONE_FILE).is_file()  # old output not reused
+    assert cache.build("masks", stage_key("masks", new.name), lambda d: None).name != (
+        stage_key("masks", old.name)
+    )  # a later stage keyed on the folder moves too
+    trained = cache.train("walk", "t", lambda d, resume: None)
+    assert trained.name == StageCache.versioned("walk", "t") != "t"
