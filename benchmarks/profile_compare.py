@@ -71,8 +71,9 @@ def attribute(lines, rate: float) -> dict:
             "shutdown_by_stage": {k: round(v / rate, 1) for k, v in shutdown.items()}}  # fmt: skip
 
 
-def record(profile: str, rate: float, out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="c2am-bench-profile-") as tmp:
+def record(profile: str, rate: int, out: Path) -> None:
+    """py-spy raw samples of one ``compare --profile`` from an empty work dir into ``out``."""
+    with tempfile.TemporaryDirectory(prefix="c2am-bench-compare-") as tmp:
         cmd = ["py-spy", "record", "--subprocesses", "--idle", "-r", str(rate), "--format", "raw",
                "-o", str(out), "--", sys.executable, "-m", "c2am_bench.cli", "-q", "compare",
                "--profile", profile, "--work-dir", "work", "--report-dir", "report"]  # fmt: skip
@@ -85,17 +86,19 @@ def record(profile: str, rate: float, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default", choices=["smoke", "default"])
-    parser.add_argument("--rate", type=float, default=20.0, help="samples per second")
+    parser.add_argument("--rate", type=int, default=20, help="samples per second")
     parser.add_argument("--raw", type=Path, help="analyse this py-spy raw file instead of running")
     parser.add_argument("--label", default="", help="what the run was (for the README table)")
     args = parser.parse_args()
-    raw = args.raw
-    if raw is None:
-        raw = ROOT / "benchmarks" / "results" / f"profile-{args.profile}.txt"
-        record(args.profile, args.rate, raw)
-    with raw.open() as f:
-        figures = attribute(f, args.rate)
-    figures.update(profile=args.profile, raw=str(raw), label=args.label,
+    if args.raw is not None:
+        with args.raw.open() as f:
+            figures = attribute(f, args.rate)
+    else:  # the raw samples are tens of MB: kept out of the repository
+        with tempfile.TemporaryDirectory(prefix="c2am-bench-profile-") as tmp:
+            record(args.profile, args.rate, Path(tmp) / "samples.txt")
+            with (Path(tmp) / "samples.txt").open() as f:
+                figures = attribute(f, args.rate)
+    figures.update(profile=args.profile, raw=str(args.raw or ""), label=args.label,
                    machine=machine_info(with_torch=True))  # fmt: skip
     (ROOT / "benchmarks" / "results" / "profile.json").write_text(json.dumps(figures, indent=1))
     lines = [BEGIN, "## Where a compare spends its time (`profile_compare.py`)", "",

@@ -192,25 +192,36 @@ def test_irn_outputs_for_every_method(compared, smoke_data):
         assert round(100 * metrics["mIoU"], 3) == r["pseudo_miou"]
 
 
-def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, capsys):
+def _copy_seeds(rows, smoke_data, run: Path) -> Path:
+    """A seeds run folder (``cams/`` + ``seeds.json``) copied from the baseline's cached seeds."""
     import shutil
 
-    _, rows = compared
-    run = tmp_path / "seeds"
     shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", run / "cams")
     (run / "seeds.json").write_text(json.dumps({"data_root": str(smoke_data)}))
-    assert main(["irn", "labels", str(run), "--conf-fg", "0.2", "--conf-bg", "0.1",
-                 "--workers", "1"]) == 0  # fmt: skip
-    assert "fg_precision" in capsys.readouterr().out
-    assert json.loads((run / "ir_labels.json").read_text())["conf_fg"] == 0.2
-    irn = tmp_path / "irn"
-    opts = [
+    return run
+
+
+def _irn_train_options(smoke_data, run: Path, rows) -> list[str]:
+    """`irn train --cfg-options` for 1 smoke epoch on ``run``'s IR labels, in the main process."""
+    return [
         f"train_dataloader.dataset.data_root={smoke_data}",
         f"train_dataloader.dataset.data_prefix.seg_map_path={run / 'ir_labels'}",
         f"model.backbone_checkpoint={Path(rows['cam']['classifier_dir']) / 'classifier.pth'}",
         "train_cfg.max_epochs=1", "train_dataloader.num_workers=0",
         "train_dataloader.persistent_workers=False", "train_dataloader.batch_size=8",
     ]  # fmt: skip
+
+
+def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, capsys):
+
+    _, rows = compared
+    run = _copy_seeds(rows, smoke_data, tmp_path / "seeds")
+    assert main(["irn", "labels", str(run), "--conf-fg", "0.2", "--conf-bg", "0.1",
+                 "--workers", "1"]) == 0  # fmt: skip
+    assert "fg_precision" in capsys.readouterr().out
+    assert json.loads((run / "ir_labels.json").read_text())["conf_fg"] == 0.2
+    irn = tmp_path / "irn"
+    opts = _irn_train_options(smoke_data, run, rows)
     cfg = "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py"
     assert main(["irn", "train", cfg, "--work-dir", str(irn), "--cfg-options", *opts]) == 0
     assert main(["irn", "masks", str(irn), "--cams", str(run / "cams"), "--data",
@@ -225,22 +236,13 @@ def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, cap
 def test_boundary_net_data_parallel_on_cpu(compared, smoke_data, tmp_path):
     """`irn train --launcher pytorch` under torchrun (gloo, 2 processes): one run, data split."""
     import os
-    import shutil
     import subprocess
     import sys
 
     _, rows = compared
-    run = tmp_path / "seeds"
-    shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", run / "cams")
-    (run / "seeds.json").write_text(json.dumps({"data_root": str(smoke_data)}))
+    run = _copy_seeds(rows, smoke_data, tmp_path / "seeds")
     assert main(["irn", "labels", str(run), "--workers", "1"]) == 0
-    opts = [
-        f"train_dataloader.dataset.data_root={smoke_data}",
-        f"train_dataloader.dataset.data_prefix.seg_map_path={run / 'ir_labels'}",
-        f"model.backbone_checkpoint={Path(rows['cam']['classifier_dir']) / 'classifier.pth'}",
-        "train_cfg.max_epochs=1", "train_dataloader.num_workers=0",
-        "train_dataloader.persistent_workers=False", "train_dataloader.batch_size=8",
-    ]  # fmt: skip
+    opts = _irn_train_options(smoke_data, run, rows)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port=29563", "-m", "c2am_bench.cli", "-q", "irn", "train",
            "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py", "--work-dir", str(tmp_path / "irn"),

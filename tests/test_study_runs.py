@@ -7,7 +7,6 @@ baseline classifier and its Global CAM are trained once.
 from __future__ import annotations
 
 import json
-import os
 
 import optuna
 import pytest
@@ -23,12 +22,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("studies")
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # module scope: no function-scoped monkeypatch
+        mp.chdir(root)
         yield root
-    finally:
-        os.chdir(cwd)
 
 
 @pytest.mark.parametrize(
