@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .errors import C2AMError
 
-DEFAULT_DATA = Path("data/synthvoc-default")
+DEFAULT_DATA = Path("data/synthvoc-default-v2")  # = datasets.synthvoc.default_root("default")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--p-context",
         type=_probability,
         default=None,
-        help="P(class's context band | class present), default 0.8",
+        help="P(class's context band | class present), default 0.4",
     )
     synth.add_argument(
         "--p-context-absent",
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--part-size",
         type=float,
         default=None,
-        help="discriminative part radius / object radius, default 0.25",
+        help="discriminative part radius / object radius, default 0.15",
     )
     synth.set_defaults(func=cmd_data_synth)
 

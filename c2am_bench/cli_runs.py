@@ -16,7 +16,8 @@ from pathlib import Path
 from .errors import C2AMError, ConfigError
 
 DEFAULT_WORK = Path("work_dirs")
-DEFAULT_DATA = {"default": Path("data/synthvoc-default"), "smoke": Path("data/synthvoc-smoke")}
+# = datasets.synthvoc.default_root(profile) (not imported here: the CLI starts without numpy)
+DEFAULT_DATA = {p: Path(f"data/synthvoc-{p}-v2") for p in ("default", "smoke")}
 PROFILES = ("smoke", "default", "paper")
 
 
@@ -88,6 +89,12 @@ def add_parsers(sub) -> None:
         default="seg",
         choices=["seeds", "masks", "seg"],
         help="last stage to run (default: seg, DeepLabV2)",
+    )
+    compare.add_argument(
+        "--oracle",
+        default=None,
+        help="methods that climb the oracle ladder (ground truth substituted for one stage at "
+        "a time): comma-separated names, 'all' or 'none' (default: the --against baseline)",
     )
     compare.add_argument("--name", default=None, help="run name (default compare-<profile>)")
     compare.set_defaults(func=cmd_compare)
@@ -224,6 +231,23 @@ def _render(results_dir: Path, report_dir: Path, study=None) -> Path:
     return render_report(results_dir, report_dir, study=study)
 
 
+def _oracle_methods(spec: str | None, names: list[str], against: str) -> tuple[str, ...]:
+    """``--oracle`` -> the method names that climb the ladder (checked before any work)."""
+    if spec is None:
+        return (against,)
+    spec = spec.strip()
+    if spec == "none":
+        return ()
+    if spec == "all":
+        return tuple(names)
+    chosen = tuple(m.strip() for m in spec.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in names]
+    if unknown or not chosen:
+        raise ConfigError(f"--oracle {spec!r}: {', '.join(unknown) or 'empty'} not among "
+                          f"--methods {names} (or write 'all' / 'none')")  # fmt: skip
+    return chosen
+
+
 def _run_dir(work_dir: Path, name: str) -> Path:
     from .studies import check_name
 
@@ -240,6 +264,7 @@ def cmd_compare(args) -> int:
         raise ConfigError("--methods: name at least one method")
     if args.against not in names:
         raise ConfigError(f"--against {args.against!r} is not among --methods {names}")
+    oracle = _oracle_methods(args.oracle, names, args.against)
     name = args.name or f"compare-{args.profile}"
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
@@ -254,7 +279,8 @@ def cmd_compare(args) -> int:
         verbose=args.verbose,
         on_event=_events(args),
     )
-    results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against)
+    results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against,
+                      oracle=oracle)  # fmt: skip
     wall = time.perf_counter() - start
     context = _context(
         args,
@@ -328,8 +354,27 @@ def _print_table(runs: list[dict]) -> None:
         "seg_crf_miou": "seg +CRF",
     }
     frame = frame[[c for c in cols if c in frame]].rename(columns=cols)
+    full = pd.DataFrame(runs)
     print("\nmIoU (%): seeds and pseudo-masks on train, DeepLabV2 on val")
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if "oracle" in full and full["oracle"].any():
+        ladder = {
+            "label": "method", "seed": "seed", "seed_miou": "seeds",
+            "oracle_gt_boundary_miou": "GT boundary", "oracle_gt_ir_miou": "GT IR labels",
+            "pseudo_miou": "pseudo", "seg_miou": "seg val", "oracle_seg_gt_miou": "seg on GT",
+            "boundary_f": "boundary F", "ir_fg_precision": "IR fg prec",
+        }  # fmt: skip
+        view = full[full["oracle"]]
+        view = view[[c for c in ladder if c in view]].rename(columns=ladder)
+        print("\noracle ladder (%): ground truth substituted for one input at a time")
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if "cam_mass_body" in full:
+        shares = {"label": "method", "seed": "seed", "cam_mass_body": "body",
+                  "cam_mass_part": "part", "cam_mass_context": "context",
+                  "cam_mass_elsewhere": "elsewhere"}  # fmt: skip
+        view = full[[c for c in shares if c in full]].rename(columns=shares)
+        print("\nCAM mass (%) on the object's body, its part, its context band, elsewhere (train)")
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
 
 def cmd_study_list(args) -> int:

@@ -129,16 +129,19 @@ def _check_thresholds(conf_fg: float, conf_bg: float) -> None:
         )
 
 
-def _confident(img: np.ndarray, high_res: np.ndarray, keys1: np.ndarray, thres: float):
+def _confident(img: np.ndarray, high_res: np.ndarray, keys1: np.ndarray, thres: float,
+               crf: dict | None = None):  # fmt: skip
     """One pass: [thres plane; CAMs] -> argmax -> CRF -> mask labels (0 bg, keys + 1)."""
     scores = np.concatenate([np.full((1, *high_res.shape[1:]), thres, np.float32), high_res])
-    pred = crf_inference_label(img, np.argmax(scores, axis=0), n_labels=keys1.size)
+    pred = crf_inference_label(img, np.argmax(scores, axis=0), n_labels=keys1.size,
+                               **(crf or {}))  # fmt: skip
     return keys1[pred]
 
 
 def ir_label(
-    img: np.ndarray, seed: dict, *, conf_fg: float = 0.30, conf_bg: float = 0.05
-) -> np.ndarray:
+    img: np.ndarray, seed: dict, *, conf_fg: float = 0.30, conf_bg: float = 0.05,
+    crf: dict | None = None,
+) -> np.ndarray:  # fmt: skip
     """IR label of one image (IRN ``cam_to_ir_label``).
 
     ``fg_conf`` = CRF of argmax ``[conf_fg; CAMs]``, ``bg_conf`` = CRF of argmax
@@ -151,6 +154,8 @@ def ir_label(
             ``high_res`` ``(n, H, W)`` CAMs in ``[0, 1]``.
         conf_fg: Background score of the foreground pass (IRN ``conf_fg_thres``, 0.30).
         conf_bg: Background score of the background pass (IRN ``conf_bg_thres``, 0.05).
+        crf: Keyword overrides of :func:`crf_inference_label` (e.g. ``bi_sxy``, ``gauss_sxy``:
+            kernel widths scaled to small images); IRN's values when ``None``.
 
     Returns:
         ``(H, W)`` uint8: 0 background, ``1..K`` classes, 255 ignore.
@@ -172,8 +177,8 @@ def ir_label(
     if keys.size == 0:  # no class: both passes are all background
         return np.zeros((h, w), np.uint8)
     keys1 = np.concatenate([[0], keys + 1]).astype(np.uint8)
-    fg_conf = _confident(img, high_res, keys1, conf_fg)
-    bg_conf = _confident(img, high_res, keys1, conf_bg)
+    fg_conf = _confident(img, high_res, keys1, conf_fg, crf)
+    bg_conf = _confident(img, high_res, keys1, conf_bg, crf)
     out = fg_conf.copy()
     out[fg_conf == 0] = IGNORE
     out[(fg_conf == 0) & (bg_conf == 0)] = 0
@@ -205,13 +210,13 @@ def _worker_init() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _one(task: tuple[str, str, str, float, float]):
+def _one(task: tuple[str, str, str, float, float, dict | None]):
     """Worker: image + seed -> IR label PNG. Errors come back as values (DataError's signature
     does not survive pickling)."""
     from .cams import load_seed
     from .datasets.voc import load_image
 
-    image_path, seed_path, out_path, conf_fg, conf_bg = task
+    image_path, seed_path, out_path, conf_fg, conf_bg, crf = task
     try:
         img = load_image(image_path)
         seed = load_seed(seed_path)
@@ -221,7 +226,7 @@ def _one(task: tuple[str, str, str, float, float]):
                 f"high_res is {seed['high_res'].shape[1:]} but image {image_path} is "
                 f"{img.shape[:2]}",
             )
-        save_label_png(out_path, ir_label(img, seed, conf_fg=conf_fg, conf_bg=conf_bg))
+        save_label_png(out_path, ir_label(img, seed, conf_fg=conf_fg, conf_bg=conf_bg, crf=crf))
     except DataError as err:
         return (err.path, err.problem)
     return None
@@ -259,6 +264,7 @@ def make_ir_labels(
     split: str = "train_aug",
     conf_fg: float = 0.30,
     conf_bg: float = 0.05,
+    crf: dict | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict:
@@ -274,6 +280,7 @@ def make_ir_labels(
         out_dir: Where ``ir_labels/`` and ``ir_labels.json`` go; ``ir_labels/`` must not exist.
         split: Image ids to process (IRN: ``train_aug``).
         conf_fg, conf_bg: Thresholds of :func:`ir_label`.
+        crf: CRF overrides of :func:`ir_label` (``None``: IRN's).
         workers: Processes (default ``os.cpu_count()``); 1 runs in this process. Outputs do not
             depend on it.
         progress: Show a tqdm bar.
@@ -308,7 +315,7 @@ def make_ir_labels(
     tmp = Path(tempfile.mkdtemp(prefix=f".{IR_LABEL_DIR}.tmp-", dir=out_dir))
     tasks = [
         (str(tree.image_path(i)), str(cams_dir / f"{i}.npz"), str(tmp / f"{i}.png"), conf_fg,
-         conf_bg)
+         conf_bg, dict(crf) if crf else None)
         for i in ids
     ]  # fmt: skip
     start = time.perf_counter()
@@ -328,6 +335,7 @@ def make_ir_labels(
         "workers": workers,
         "conf_fg": conf_fg,
         "conf_bg": conf_bg,
+        "crf": dict(crf or {}),
         "split": split,
         "data_root": str(data_root),
         "cams_dir": str(cams_dir),

@@ -64,8 +64,8 @@ PROFILE_OPTIONS = {
 FINETUNE_EPOCHS = {"smoke": 1}
 GLOBAL_CAM_SIZE = 128
 IRN_CONFIGS = {
-    "default": "irn/irn_r18lite_3e_synthvoc-128.py",
-    "smoke": "irn/irn_r18lite_3e_synthvoc-128.py",
+    "default": "irn/irn_r18lite_5e_synthvoc-128.py",
+    "smoke": "irn/irn_r18lite_5e_synthvoc-128.py",
     "paper": "irn/irn_r50_3e_voc12aug-512.py",
 }
 IRN_PROFILE_OPTIONS = {
@@ -98,10 +98,26 @@ SEG_WEIGHTS = "segmentor.pth"  # = seg_eval.WEIGHTS_FILE
 IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 
 
-IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8}
+# IRN's settings (run_sample.py, misc/imutils.py): thresholds, walk, and the IR labels' dense CRF
+# (bilateral / Gaussian kernel widths in pixels, set for ~500x375 images).
+IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8, "crf_bi_sxy": 50.0,
+                "crf_gauss_sxy": 3.0}  # fmt: skip
+# Per-profile departures from IRN_DEFAULTS. The CPU default's images are 128 px (VOC: ~500 px),
+# so the walk and CRF are scaled to them; each value was chosen by the calibration runs of
+# studies/calibration.yaml (numbers in the README, "How the default was calibrated").
+# * exp_times 4 (T^16, IRN: 8 = T^256): the walk's reach scales with sqrt(steps) x radius; the
+#   stride-4 grid here is 32 x 24 cells (VOC: ~125 x 94), ~4x smaller, so 16x fewer steps keep its
+#   relative reach. Measured (baseline CAM, seed 0): pseudo-masks 49.5 -> 65.4 over seeds of 51.3.
+# * sem_seg_bg 0.45 (IRN: 0.25): the background plane that fits the shorter walk's scores, chosen
+#   on 300 train_aug images outside `train` (held out from the split the table reports).
+_CPU_DEFAULT_IRN = {"exp_times": 4, "sem_seg_bg": 0.45}
+IRN_PROFILE_SETTINGS: dict[str, dict[str, float]] = {
+    "default": _CPU_DEFAULT_IRN, "smoke": _CPU_DEFAULT_IRN, "paper": {},
+}  # fmt: skip
 UNTIL = ("seeds", "masks", "seg")
 SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
-DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size")
+DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
+               "shared_appearance")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,8 @@ class Variant:
         method: ``cam``, ``cam_constant``, ``c2am`` or ``external``.
         options: classifier ``--cfg-options`` (dotted keys, e.g. ``model.head.pooling``).
         irn: overrides of :data:`IRN_DEFAULTS` (``conf_fg``, ``conf_bg``, ``sem_seg_bg``,
-            ``beta``, ``exp_times``).
+            ``beta``, ``exp_times``, ``crf_bi_sxy``, ``crf_gauss_sxy``) on top of the profile's.
+        boundary_net: boundary-net config ``--cfg-options`` (a study's ``irn_net.*`` keys).
         external: folder of ``<id>.npz`` seeds made elsewhere (``method='external'``).
     """
 
@@ -121,6 +138,7 @@ class Variant:
     method: str
     options: Mapping[str, Any] = field(default_factory=dict)
     irn: Mapping[str, float] = field(default_factory=dict)
+    boundary_net: Mapping[str, Any] = field(default_factory=dict)
     external: str | None = None
     label: str | None = None
 
@@ -139,20 +157,28 @@ class Variant:
     def display(self) -> str:
         return self.label or METHOD_LABELS.get(self.name, self.name)
 
-    def irn_settings(self) -> dict:
-        settings = {**IRN_DEFAULTS, **self.irn}
+    def irn_settings(self, base: Mapping[str, float] | None = None) -> dict:
+        """:data:`IRN_DEFAULTS` < ``base`` (the profile's) < this variant's ``irn``, checked."""
+        settings = {**IRN_DEFAULTS, **(base or {}), **self.irn}
         fg, bg, ssb = settings["conf_fg"], settings["conf_bg"], settings["sem_seg_bg"]
         if not (0.0 <= bg < fg <= 1.0):
             raise ConfigError(f"variant {self.name!r}: need 0 <= conf_bg < conf_fg <= 1, got "
                               f"conf_bg={bg}, conf_fg={fg}")  # fmt: skip
         if not 0.0 <= ssb <= 1.0:
             raise ConfigError(f"variant {self.name!r}: sem_seg_bg={ssb} must be in [0, 1]")
+        for name in ("beta", "crf_bi_sxy", "crf_gauss_sxy"):
+            if not settings[name] > 0:
+                raise ConfigError(f"variant {self.name!r}: {name}={settings[name]} must be > 0")
+        if not (float(settings["exp_times"]).is_integer() and 0 <= settings["exp_times"] <= 12):
+            raise ConfigError(f"variant {self.name!r}: exp_times={settings['exp_times']} must "
+                              "be an integer in 0..12")  # fmt: skip
         return settings
 
-    def params(self) -> dict:
+    def params(self, base: Mapping[str, float] | None = None) -> dict:
         """Flat parameters for reports: method, classifier options, IRN settings."""
         out = {"method": self.method, **dict(self.options)}
-        out.update({f"irn.{k}": v for k, v in self.irn_settings().items()})
+        out.update({f"irn.{k}": v for k, v in self.irn_settings(base).items()})
+        out.update({f"irn_net.{k}": v for k, v in self.boundary_net.items()})
         if self.external:
             out["external"] = self.external
         return out
@@ -225,11 +251,13 @@ class Results:
     runs: list[dict] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
     curves: list[dict] = field(default_factory=list)
+    confounders: list[dict] = field(default_factory=list)
 
     def extend(self, other: Results) -> None:
         self.runs += other.runs
         self.per_class += other.per_class
         self.curves += other.curves
+        self.confounders += other.confounders
 
 
 class Runner:
@@ -263,6 +291,7 @@ class Runner:
         self.data_key = data_fingerprint(self.data_root)
         self.cache, self.profile = cache, profile
         self.progress, self.verbose, self.seg_modes = progress, verbose, tuple(seg_eval)
+        self.irn_base = IRN_PROFILE_SETTINGS[profile]
         self.scope = ""
         self._on_event = on_event or (lambda *a: None)
         cache._on_event = lambda stage, key, what: self._on_event(self.scope, stage, key, what)
@@ -392,64 +421,155 @@ class Runner:
 
         return self.cache.build("seeds", key, fill)
 
-    def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
-        """IR labels -> boundary net -> boundary maps -> walk -> pseudo-masks (+ evaluation)."""
-        from . import irn_stage
+    def ir_labels(self, variant: Variant, seeds_dir: Path) -> Path:
+        """IR labels (dense CRF of the seeds at ``conf_fg`` / ``conf_bg``) and their quality."""
         from .ir_labels import ir_label_quality, make_ir_labels
 
-        t = variant.irn_settings()
-        key = stage_key("ir_labels", seeds_dir.name, t["conf_fg"], t["conf_bg"], SEED_SPLIT)
+        t = variant.irn_settings(self.irn_base)
+        crf = {"bi_sxy": t["crf_bi_sxy"], "gauss_sxy": t["crf_gauss_sxy"]}
+        key = stage_key("ir_labels", seeds_dir.name, t["conf_fg"], t["conf_bg"], crf, SEED_SPLIT)
 
         def fill_ir(tmp: Path) -> dict:
             make_ir_labels(self.data_root, seeds_dir / "cams", tmp, split=SEED_SPLIT,
-                           conf_fg=t["conf_fg"], conf_bg=t["conf_bg"],
+                           conf_fg=t["conf_fg"], conf_bg=t["conf_bg"], crf=crf,
                            progress=self.progress)  # fmt: skip
             quality = ir_label_quality(self.data_root, tmp / "ir_labels", split=EVAL_SPLIT)
             (tmp / "ir_label_quality.json").write_text(json.dumps(quality, indent=1) + "\n")
-            return {"seeds": seeds_dir.name, "conf_fg": t["conf_fg"], "conf_bg": t["conf_bg"]}
+            return {"seeds": seeds_dir.name, "conf_fg": t["conf_fg"], "conf_bg": t["conf_bg"],
+                    "crf": crf}  # fmt: skip
 
-        ir_dir = self.cache.build("ir_labels", key, fill_ir)
+        return self.cache.build("ir_labels", key, fill_ir)
+
+    def boundary_net(self, seed: int, label_dir: Path,
+                     options: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
+        """IRN's boundary net trained on the IR labels in ``label_dir`` (PNG per image)."""
+        from . import irn_stage
+
         # IRN's backbone is ImageNet's; here it is the baseline classifier of the same seed.
         backbone = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
         opts = {
             "train_dataloader.dataset.data_root": str(self.data_root),
-            "train_dataloader.dataset.data_prefix.seg_map_path": str(ir_dir / "ir_labels"),
+            "train_dataloader.dataset.data_prefix.seg_map_path": str(label_dir),
             "model.backbone_checkpoint": str(backbone),
             "randomness.seed": seed,
             **IRN_PROFILE_OPTIONS[self.profile],
+            **(options or {}),
         }
-        net = self._train("boundary_net", IRN_CONFIGS[self.profile], opts, irn_stage.WEIGHTS_FILE)
-        bkey = stage_key("boundary", net.name, SEED_SPLIT)
-        bdir = self.cache.build("boundary", bkey, lambda tmp: irn_stage.make_boundaries(
-            net, self.data_root, tmp, split=SEED_SPLIT, progress=self.progress))  # fmt: skip
-        wkey = stage_key("walk", seeds_dir.name, bdir.name, t["beta"], t["exp_times"], 5)
+        scheduled = any(k.startswith("param_scheduler") for k in opts)
+        if "train_cfg.max_epochs" in opts and not scheduled:
+            # the poly schedule's end is fixed when the config file is read; keep it on the
+            # (shortened or lengthened) training, or the LR would hit 0 early or never decay
+            opts["param_scheduler.0.end"] = opts["train_cfg.max_epochs"]
+        return self._train("boundary_net", IRN_CONFIGS[self.profile], opts, irn_stage.WEIGHTS_FILE)
+
+    def boundary(self, net: Path, split: str = SEED_SPLIT) -> Path:
+        """The net's boundary maps on ``split`` and their quality against the GT edges."""
+        from . import irn_stage
+        from .oracle import evaluate_boundaries
+
+        def fill(tmp: Path) -> dict:
+            info = irn_stage.make_boundaries(net, self.data_root, tmp, split=split,
+                                             progress=self.progress)  # fmt: skip
+            evaluate_boundaries(tmp / irn_stage.BOUNDARY_DIR, self.data_root,
+                                tmp / "boundary_eval", split=EVAL_SPLIT)  # fmt: skip
+            return info
+
+        return self.cache.build("boundary", stage_key("boundary", net.name, split), fill)
+
+    def walk_masks(self, variant: Variant, seeds_dir: Path, bdir: Path,
+                   split: str = SEED_SPLIT) -> tuple[Path, Path]:  # fmt: skip
+        """Random walk of the seeds over ``bdir``'s maps, pseudo-masks at ``sem_seg_bg``, and
+        their evaluation on :data:`EVAL_SPLIT`. Returns ``(walk_dir, masks_dir)``."""
+        from . import irn_stage
+
+        t = variant.irn_settings(self.irn_base)
+        wkey = stage_key("walk", seeds_dir.name, bdir.name, t["beta"], t["exp_times"], 5, split)
         wdir = self.cache.build("walk", wkey, lambda tmp: irn_stage.make_walk(
             seeds_dir / "cams", bdir / irn_stage.BOUNDARY_DIR, self.data_root, tmp,
-            split=SEED_SPLIT, beta=t["beta"], exp_times=int(t["exp_times"]),
+            split=split, beta=t["beta"], exp_times=int(t["exp_times"]),
             progress=self.progress))  # fmt: skip
         mkey = stage_key("masks", wdir.name, t["sem_seg_bg"])
 
         def fill_masks(tmp: Path) -> dict:
             summary = irn_stage.masks_from_walk(wdir / irn_stage.RW_DIR, self.data_root, tmp,
-                                                split=SEED_SPLIT, sem_seg_bg=t["sem_seg_bg"],
+                                                split=split, sem_seg_bg=t["sem_seg_bg"],
                                                 progress=self.progress)  # fmt: skip
             irn_stage.evaluate_pseudo_masks(tmp, self.data_root, split=EVAL_SPLIT,
                                             sem_seg_bg=t["sem_seg_bg"],
                                             rw_dir=wdir / irn_stage.RW_DIR)  # fmt: skip
             return {"walk": wdir.name, **summary}
 
-        mdir = self.cache.build("masks", mkey, fill_masks)
+        return wdir, self.cache.build("masks", mkey, fill_masks)
+
+    def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
+        """IR labels -> boundary net -> boundary maps -> walk -> pseudo-masks (+ evaluation)."""
+        ir_dir = self.ir_labels(variant, seeds_dir)
+        net = self.boundary_net(seed, ir_dir / "ir_labels", variant.boundary_net)
+        bdir = self.boundary(net)
+        wdir, mdir = self.walk_masks(variant, seeds_dir, bdir)
         return {"ir_labels": ir_dir, "boundary_net": net, "boundary": bdir, "walk": wdir,
                 "masks": mdir}  # fmt: skip
 
-    def segmentor(self, seed: int, masks_dir: Path) -> tuple[Path, Path | None]:
-        """DeepLabV2 trained on ``masks_dir/pseudo_masks`` and its val evaluations."""
+    def confounders(self, seeds_dir: Path) -> Path | None:
+        """CAM mass shares on body / part / context (SynthVOC with confounder maps only)."""
+        from .confounder_shares import evaluate_confounder_shares, has_confounder_maps
+
+        if not has_confounder_maps(self.data_root):
+            return None
+        key = stage_key("confounders", seeds_dir.name, EVAL_SPLIT, self.data_key)
+        return self.cache.build("confounders", key, lambda tmp: evaluate_confounder_shares(
+            seeds_dir / "cams", self.data_root, tmp, split=EVAL_SPLIT) and None)  # fmt: skip
+
+    def oracle(self, variant: Variant, seed: int, seeds_dir: Path,
+               until: str = "seg") -> dict[str, Path]:  # fmt: skip
+        """The oracle ladder's rungs: ground truth substituted for one input at a time.
+
+        * ``oracle_gt_boundary``: the seeds walked over the boundary drawn from the GT masks;
+        * ``oracle_gt_ir``: the seeds walked over the maps of a boundary net trained on GT IR
+          labels (``SegmentationClassAug``: class inside, 0 outside, the void band ignored);
+        * ``oracle_seg_gt``: DeepLabV2 trained on the GT masks (the ceiling; ``until='seg'``).
+
+        The walks run on :data:`EVAL_SPLIT` only (what they are scored on). The GT boundary, the
+        GT-label boundary net and the GT DeepLabV2 depend on the data and ``seed`` alone, so every
+        method of a seed shares them.
+        """
+        from . import irn_stage
+        from .datasets.voc_meta import AUG_MASK_DIR
+        from .oracle import evaluate_boundaries, make_gt_boundaries
+
+        def fill_gt(tmp: Path) -> dict:
+            info = make_gt_boundaries(self.data_root, tmp, split=EVAL_SPLIT)
+            evaluate_boundaries(tmp / irn_stage.BOUNDARY_DIR, self.data_root,
+                                tmp / "boundary_eval", split=EVAL_SPLIT)  # fmt: skip
+            return info
+
+        gkey = stage_key("oracle_boundary", self.data_key, EVAL_SPLIT, 4)
+        gt_bdir = self.cache.build("oracle_boundary", gkey, fill_gt)
+        out: dict[str, Path] = {"oracle_boundary": gt_bdir}
+        out["oracle_gt_boundary_walk"], out["oracle_gt_boundary"] = self.walk_masks(
+            variant, seeds_dir, gt_bdir, split=EVAL_SPLIT)  # fmt: skip
+        net = self.boundary_net(seed, self.data_root / AUG_MASK_DIR, variant.boundary_net)
+        out["oracle_gt_ir_net"] = net
+        out["oracle_gt_ir_bdir"] = self.boundary(net, split=EVAL_SPLIT)
+        out["oracle_gt_ir_walk"], out["oracle_gt_ir"] = self.walk_masks(
+            variant, seeds_dir, out["oracle_gt_ir_bdir"], split=EVAL_SPLIT)  # fmt: skip
+        if until == "seg":
+            out["oracle_seg_gt"], out["oracle_seg_gt_eval"] = self.segmentor(
+                seed, self.data_root / AUG_MASK_DIR, modes=())  # fmt: skip
+        return out
+
+    def segmentor(self, seed: int, label_dir: Path,
+                  modes: tuple[str, ...] | None = None) -> tuple[Path, Path | None]:  # fmt: skip
+        """DeepLabV2 trained on the masks in ``label_dir`` and its val evaluations.
+
+        ``modes``: evaluations beside the plain one (``"tta"``, ``"crf"``; default the runner's).
+        """
         keys = (*_LOADER_KEYS, "test_dataloader")
         names = ["background", *self.tree.class_names]
         opts = {
             **self._loader_options(keys),
             **{f"{k}.dataset.metainfo.classes": names for k in keys},
-            "train_dataloader.dataset.data_prefix.seg_map_path": str(masks_dir / "pseudo_masks"),
+            "train_dataloader.dataset.data_prefix.seg_map_path": str(label_dir),
             "model.decode_head.num_classes": len(names),
             # The test loop scores the segmentation model on `train` against the ground truth, so
             # seeds -> pseudo-masks -> segmentation read on the same images.
@@ -462,7 +582,7 @@ class Runner:
             from .seg_eval import evaluate_segmentor
         except ImportError:  # pragma: no cover - the evaluation module is optional
             return seg, None
-        modes = ("plain", *self.seg_modes)
+        modes = ("plain", *(self.seg_modes if modes is None else modes))
         key = stage_key("seg_eval", seg.name, modes, "val")
 
         def fill(tmp: Path) -> dict:
@@ -475,8 +595,12 @@ class Runner:
 
     # -- one variant x seed -------------------------------------------------------------------
     def run(self, variant: Variant, seed: int, until: str = "seg", *, study: str = "compare",
-            trial: int = -1, is_baseline: bool = False) -> Results:  # fmt: skip
-        """Every stage of ``variant`` with ``seed`` up to ``until``; the report rows."""
+            trial: int = -1, is_baseline: bool = False,
+            oracle: bool = False) -> Results:  # fmt: skip
+        """Every stage of ``variant`` with ``seed`` up to ``until``; the report rows.
+
+        ``oracle``: also climb the oracle ladder (:meth:`oracle`) for this variant.
+        """
         if until not in UNTIL:
             raise ConfigError(f"until={until!r}: choose from {', '.join(UNTIL)}")
         self.scope = f"{variant.name} seed {seed}"
@@ -485,7 +609,12 @@ class Runner:
         if until in ("masks", "seg"):
             dirs.update(self.masks(variant, seed, seeds_dir))
         if until == "seg":
-            dirs["segmentor"], dirs["seg_eval"] = self.segmentor(seed, dirs["masks"])
+            dirs["segmentor"], dirs["seg_eval"] = self.segmentor(
+                seed, dirs["masks"] / "pseudo_masks"
+            )
+        if oracle and until in ("masks", "seg"):
+            dirs.update(self.oracle(variant, seed, seeds_dir, until))
+        dirs["confounders"] = self.confounders(seeds_dir)
         if variant.method not in ("cam", "external"):  # what it was fine-tuned from
             dirs["baseline_classifier"] = self.classifier(Variant("cam", "cam"), seed)
             dirs["baseline_seeds"] = self.baseline_seeds(seed)
@@ -515,7 +644,8 @@ class Runner:
         ev = read(seeds_dir / "seed_eval" / "metrics.json")
         row = {
             **tag, "method": variant.method, "label": variant.display,
-            "params": json.dumps(variant.params(), sort_keys=True), "is_baseline": is_baseline,
+            "params": json.dumps(variant.params(self.irn_base), sort_keys=True),
+            "is_baseline": is_baseline,
             "cls_map": _pct(read(clf / "metrics.json").get("cls/mAP")) if clf else float("nan"),
             "seed_miou": _pct(ev.get("best_miou")),
             "seed_miou_fixed": _pct(ev.get("miou_at_fixed")),
@@ -534,7 +664,11 @@ class Runner:
             m = read(dirs["masks"] / "mask_eval" / "metrics.json")
             row.update({
                 "ir_fg_precision": _pct(q.get("fg_precision")),
+                "ir_bg_precision": _pct(q.get("bg_precision")),
+                "ir_fg_share": _pct(q.get("fg_share")),
                 "ir_ignore_share": _pct(q.get("ignore_share")),
+                "ir_coverage": _pct(None if q.get("ignore_share") is None
+                                    else 1.0 - q["ignore_share"]),
                 "pseudo_miou": _pct(m.get("mIoU")), "pseudo_miou_best": _pct(m.get("best_miou")),
                 "sem_seg_bg": m.get("sem_seg_bg"), "best_sem_seg_bg": m.get("best_sem_seg_bg"),
                 "pseudo_fg_precision": _pct(m.get("fg_precision")),
@@ -545,6 +679,11 @@ class Runner:
                 "seconds_walk": _add(seconds("walk"), seconds("masks")),
                 "masks_dir": str(dirs["masks"]),
             })  # fmt: skip
+            b = read(dirs["boundary"] / "boundary_eval" / "metrics.json")
+            row.update(boundary_f=_pct(b.get("f_score")),
+                       boundary_precision=_pct(b.get("precision")),
+                       boundary_recall=_pct(b.get("recall")),
+                       boundary_threshold=b.get("threshold"))  # fmt: skip
             for name, iou in (m.get("per_class_iou") or {}).items():
                 out.per_class.append({**tag, "stage": "pseudo", "class": name, "iou": _pct(iou)})
             curve = dirs["masks"] / "mask_eval" / "curve.csv"
@@ -567,6 +706,30 @@ class Runner:
             }
             for name, iou in per_class.items():
                 out.per_class.append({**tag, "stage": "seg", "class": name, "iou": _pct(iou)})
+        row["oracle"] = "oracle_gt_boundary" in dirs
+        for rung in ("oracle_gt_boundary", "oracle_gt_ir"):
+            if rung in dirs:
+                m = read(dirs[rung] / "mask_eval" / "metrics.json")
+                row[f"{rung}_miou"] = _pct(m.get("mIoU"))
+                row[f"{rung}_miou_best"] = _pct(m.get("best_miou"))
+        if "oracle_gt_ir_bdir" in dirs:
+            b = read(dirs["oracle_gt_ir_bdir"] / "boundary_eval" / "metrics.json")
+            row["oracle_gt_ir_boundary_f"] = _pct(b.get("f_score"))
+        if "oracle_seg_gt" in dirs:
+            s = read(dirs["oracle_seg_gt"] / "metrics.json")
+            row["oracle_seg_gt_miou"] = _mm_pct(s.get("seg/mIoU"))
+        conf_dir = dirs.pop("confounders", None)
+        if conf_dir is not None:
+            c = read(conf_dir / "metrics.json")
+            for region, value in c.get("mean", {}).items():
+                row[f"cam_{region}"] = _pct(value)
+            for name, shares in c.get("per_class", {}).items():
+                for what in ("mass", "area"):
+                    for region in ("body", "part", "context", "elsewhere"):
+                        share = _pct(shares[f"{what}_{region}"])
+                        out.confounders.append({**tag, "class": name, "measure": what,
+                                                "region": region, "share": share})  # fmt: skip
+            dirs["confounders"] = conf_dir
         # every stage directory this row depends on (provenance; benchmarks sum their seconds)
         chain = {k: str(v) for k, v in dirs.items() if v is not None}
         if clf is not None:
@@ -606,17 +769,26 @@ def compare(
     *,
     until: str = "seg",
     against: str = "cam",
+    oracle: tuple[str, ...] | None = None,
 ) -> Results:
-    """Every variant x seed (seed-major, so each seed's shared baseline is built first)."""
+    """Every variant x seed (seed-major, so each seed's shared baseline is built first).
+
+    ``oracle``: names of the variants that climb the oracle ladder (default: ``against``).
+    """
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"--methods: duplicate method names in {names}")
     if against not in names:
         raise ConfigError(f"--against {against!r} is not among the methods {names}")
+    ladder = (against,) if oracle is None else tuple(oracle)
+    unknown = sorted(set(ladder) - set(names))
+    if unknown:
+        raise ConfigError(f"--oracle: {', '.join(unknown)} not among the methods {names}")
     results = Results()
     for seed in seeds:
         for variant in variants:
-            results.extend(runner.run(variant, seed, until, is_baseline=variant.name == against))
+            results.extend(runner.run(variant, seed, until, is_baseline=variant.name == against,
+                                      oracle=variant.name in ladder))  # fmt: skip
     return results
 
 
@@ -630,6 +802,7 @@ def write_results(results: Results, context: dict, out_dir: str | os.PathLike) -
         "runs.csv": pd.DataFrame(results.runs).to_csv(index=False),
         "per_class.csv": pd.DataFrame(results.per_class).to_csv(index=False),
         "curves.csv": pd.DataFrame(results.curves).to_csv(index=False),
+        "confounders.csv": pd.DataFrame(results.confounders).to_csv(index=False),
         "context.json": json.dumps(context, indent=1, default=str) + "\n",
     }
     for name, text in files.items():

@@ -43,8 +43,8 @@ DONE_FILE = "stage.json"
 # (random_walk.edge_to_affinity, 2026-11-24).
 CODE_VERSIONS = {"boundary_net": 2}
 STAGES = (
-    "data", "classifier", "seeds", "ir_labels", "boundary_net", "boundary", "walk", "masks",
-    "segmentor", "seg_eval",
+    "data", "classifier", "seeds", "confounders", "ir_labels", "boundary_net", "boundary", "walk",
+    "masks", "segmentor", "seg_eval", "oracle_boundary",
 )  # fmt: skip
 
 

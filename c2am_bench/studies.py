@@ -31,6 +31,8 @@ STUDY_ROOT = Path(__file__).resolve().parent.parent / "studies"
 OBJECTIVES = {"seed_miou": "seeds", "pseudo_miou": "masks", "seg_miou": "seg"}
 # ``<metric>_gain``: the variant's metric minus the baseline's on the same seed (and data)
 OBJECTIVES.update({f"{k}_gain": v for k, v in list(OBJECTIVES.items())})
+# ``irn_lift``: pseudo-mask mIoU minus seed mIoU of the same run (what IRN adds; calibration)
+OBJECTIVES["irn_lift"] = "masks"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEYS = {"name", "question", "method", "objective", "space", "default", "fixed", "profiles",
          "n_trials", "seeds", "notes"}  # fmt: skip
@@ -173,14 +175,14 @@ def find_spec(name: str, root: str | os.PathLike = STUDY_ROOT) -> StudySpec:
 
 
 def short_name(key: str) -> str:
-    return key.rsplit(".", 1)[-1] if not key.startswith(("irn.", "data.")) else key
+    return key.rsplit(".", 1)[-1] if not key.startswith(("irn.", "data.", "irn_net.")) else key
 
 
 def build_variant(spec: StudySpec, params: dict[str, Any]):
     """A study point -> (:class:`~c2am_bench.pipeline.Variant`, SynthVOC data overrides)."""
     from .pipeline import Variant
 
-    options, irn, data = {}, {}, {}
+    options, irn, data, net = {}, {}, {}, {}
     method = params.get("method", spec.method)
     for key, value in {**spec.fixed, **params}.items():
         key = key.rpartition(":")[2]
@@ -190,6 +192,8 @@ def build_variant(spec: StudySpec, params: dict[str, Any]):
             irn[key[4:]] = value
         elif key.startswith("data."):
             data[key[5:]] = value
+        elif key.startswith("irn_net."):
+            net[key[8:]] = value
         else:
             options[key] = value
     tag = ",".join(
@@ -197,7 +201,9 @@ def build_variant(spec: StudySpec, params: dict[str, Any]):
         for k, v in sorted(params.items())
         if k != "method"
     )
-    variant = Variant(name=f"{method}[{tag}]", method=method, options=options, irn=irn)
+    variant = Variant(
+        name=f"{method}[{tag}]", method=method, options=options, irn=irn, boundary_net=net
+    )
     return variant, data
 
 
@@ -409,18 +415,25 @@ def run_study(
         for i, seed in enumerate(seeds):
             with active_trial(trial if i == 0 else None):  # prune on the first seed's training
                 r = runner.run(variant, seed, until, study=spec.name, trial=trial.number)
-            b = runner.run(Variant(against, against), seed, until, study=spec.name,
-                           trial=trial.number, is_baseline=True)  # fmt: skip
-            metric = objective.removesuffix("_gain")
-            value = r.runs[0][metric]
-            values.append(value - b.runs[0][metric] if objective.endswith("_gain") else value)
             results.extend(r)
-            results.extend(b)
+            if objective == "irn_lift":
+                value = r.runs[0]["pseudo_miou"] - r.runs[0]["seed_miou"]
+            else:
+                value = r.runs[0][objective.removesuffix("_gain")]
+            # The baseline of the same seed, for paired gains and the report; a calibration of the
+            # baseline itself (method = against, an unpaired objective) has no twin to run.
+            if objective.endswith("_gain") or variant.method != against:
+                b = runner.run(Variant(against, against), seed, until, study=spec.name,
+                               trial=trial.number, is_baseline=True)  # fmt: skip
+                if objective.endswith("_gain"):
+                    value -= b.runs[0][objective.removesuffix("_gain")]
+                results.extend(b)
+            values.append(value)
         value = sum(values) / len(values)
         if not math.isfinite(value):
             raise ConfigError(f"trial {trial.number}: objective {objective} is undefined (NaN)")
         trial.set_user_attr("variant", variant.name)
-        trial.set_user_attr("config_hash", _hash(variant.params(), runner.data_key))
+        trial.set_user_attr("config_hash", _hash(variant.params(runner.irn_base), runner.data_key))
         trial.set_user_attr("git_commit", commit)
         trial.set_user_attr("work_dir", work_dir)
         trial.set_user_attr("seeds", list(seeds))

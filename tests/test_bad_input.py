@@ -23,7 +23,7 @@ from c2am_bench.datasets.voc_meta import flat_palette
 REPO = Path(__file__).resolve().parent.parent
 CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
 C2AM_CFG = REPO / "mm_configs/cam/c2am_r18lite_ft6e_synthvoc-128.py"
-IRN_CFG = REPO / "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py"
+IRN_CFG = REPO / "mm_configs/irn/irn_r18lite_5e_synthvoc-128.py"
 SEG_CFG = REPO / "mm_configs/seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py"
 K = 4  # classes of the smoke profile
 
@@ -398,7 +398,7 @@ def test_config_keys_the_pipeline_and_studies_set_are_accepted(data):
                    "train_cfg.max_epochs": pipeline.FINETUNE_EPOCHS["smoke"]},
         IRN_CFG: {"train_dataloader.dataset.data_prefix.seg_map_path": "ir",
                   "model.backbone_checkpoint": "b.pth", "randomness.seed": 0,
-                  **pipeline.IRN_PROFILE_OPTIONS["smoke"]},
+                  "param_scheduler.0.end": 1, **pipeline.IRN_PROFILE_OPTIONS["smoke"]},
         SEG_CFG: {**{f"{k}.dataset.{leaf}": value
                      for k in ("train_dataloader", "val_dataloader", "test_dataloader")
                      for leaf, value in (("metainfo.classes", names), ("data_root", str(data)))},

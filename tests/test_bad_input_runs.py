@@ -26,6 +26,8 @@ def in_tmp(tmp_path, monkeypatch):
         (["compare", "--name", "../outside"], "run name '../outside'"),
         (["compare", "--profile", "paper"], "--profile paper needs --data"),
         (["compare", "--force", "sedes"], "sedes"),
+        (["compare", "--oracle", "c3am"], "--oracle 'c3am'"),
+        (["compare", "--methods", "cam", "--oracle", "c2am"], "c2am"),
         (["study", "run", "poolin"], "unknown study 'poolin'"),
         (["study", "run", "../pooling"], "study name '../pooling'"),
         (["study", "run", "paper_voc", "--profile", "smoke"], "paper_voc"),

@@ -48,6 +48,30 @@ def test_three_methods_with_metrics(compared):
     assert rows["cam"]["is_baseline"] and not rows["c2am"]["is_baseline"]
 
 
+def test_the_baseline_climbs_the_oracle_ladder(compared, smoke_data):
+    """compare's default: the baseline (and only it) gets the ladder's rungs, each finite and
+    cached; the GT boundary scores F = 1 against the GT edges it was drawn from."""
+    work, rows = compared
+    cam = rows["cam"]
+    assert cam["oracle"] and not rows["c2am"]["oracle"]
+    for col in ("oracle_gt_boundary_miou", "oracle_gt_ir_miou", "boundary_f",
+                "oracle_gt_ir_boundary_f", "ir_coverage"):  # fmt: skip
+        assert 0.0 <= cam[col] <= 100.0, col
+    assert "oracle_gt_boundary_miou" not in rows["c2am"]
+    chain = json.loads(cam["stage_dirs"])
+    gt = json.loads((Path(chain["oracle_boundary"]) / "boundary_eval" / "metrics.json").read_text())
+    assert gt["f_score"] == 1.0
+    # the GT-label boundary net trained on SegmentationClassAug, the walks ran on `train` only
+    net_cfg = (Path(chain["oracle_gt_ir_net"]) / "config.py").read_text()
+    assert str(smoke_data / "SegmentationClassAug") in net_cfg
+    n_train = len(voc.open_tree(smoke_data).read_split("train"))
+    assert len(list((Path(chain["oracle_gt_ir_walk"]) / "rw").glob("*.npz"))) == n_train
+    # confounder shares: four regions that sum to 100 for every method
+    for r in rows.values():
+        total = sum(r[f"cam_mass_{k}"] for k in ("body", "part", "context", "elsewhere"))
+        assert total == pytest.approx(100.0, abs=0.01)
+
+
 def test_seeds_cover_train_aug_with_reference_shapes(compared, smoke_data):
     _, rows = compared
     tree = voc.open_tree(smoke_data)
@@ -222,7 +246,7 @@ def test_irn_cli_steps_with_other_thresholds(compared, smoke_data, tmp_path, cap
     assert json.loads((run / "ir_labels.json").read_text())["conf_fg"] == 0.2
     irn = tmp_path / "irn"
     opts = _irn_train_options(smoke_data, run, rows)
-    cfg = "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py"
+    cfg = "mm_configs/irn/irn_r18lite_5e_synthvoc-128.py"
     assert main(["irn", "train", cfg, "--work-dir", str(irn), "--cfg-options", *opts]) == 0
     assert main(["irn", "masks", str(irn), "--cams", str(run / "cams"), "--data",
                  str(smoke_data), "--sem-seg-bg", "0.3"]) == 0  # fmt: skip
@@ -245,7 +269,7 @@ def test_boundary_net_data_parallel_on_cpu(compared, smoke_data, tmp_path):
     opts = _irn_train_options(smoke_data, run, rows)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port=29563", "-m", "c2am_bench.cli", "-q", "irn", "train",
-           "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py", "--work-dir", str(tmp_path / "irn"),
+           "mm_configs/irn/irn_r18lite_5e_synthvoc-128.py", "--work-dir", str(tmp_path / "irn"),
            "--launcher", "pytorch", "--cfg-options", *opts]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -46,7 +46,7 @@ def test_synth_then_check_then_show(tmp_path, capsys):
         (["cam", "train", "{tmp}/missing.py"], "missing.py: config file not found"),
         (["seg", "train", "mm_configs/seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py"],
          "seg_map_path is not set"),
-        (["irn", "train", "mm_configs/irn/irn_r18lite_3e_synthvoc-128.py"],
+        (["irn", "train", "mm_configs/irn/irn_r18lite_5e_synthvoc-128.py"],
          "seg_map_path is not set"),
         (["cam", "train", "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py", "--cfg-options",
           "model.head"], "malformed 'model.head'"),
@@ -72,7 +72,7 @@ def test_synth_refuses_to_overwrite_user_files(tmp_path):
 def test_compare_smoke_generates_and_validates_the_dataset(tmp_path):
     proc = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "data/synthvoc-smoke/synthvoc.json").is_file()
+    assert (tmp_path / "data/synthvoc-smoke-v2/synthvoc.json").is_file()
     assert "generated" in proc.stdout and "train_aug" in proc.stdout
     again = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert again.returncode == 0 and "reused" in again.stdout

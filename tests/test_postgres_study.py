@@ -94,7 +94,7 @@ def test_two_workers_one_killed_every_grid_point_once(postgres_url, tmp_path):
     from c2am_bench.cli import main
 
     assert main(["-q", "data", "synth", "--profile", PROFILE,
-                 "--out", str(tmp_path / "data" / "synthvoc-smoke")]) == 0  # fmt: skip
+                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v2")]) == 0  # fmt: skip
     a = _worker(tmp_path, postgres_url, "a")
     b = _worker(tmp_path, postgres_url, "b")
     victim = None

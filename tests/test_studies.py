@@ -99,6 +99,7 @@ class StubRunner:
     """Instant 'runs': the objective is a known function of the variant's options."""
 
     data_key = "stub"
+    irn_base: dict = {}
 
     def __init__(self, log, interrupt_at=None):
         self.log, self.interrupt_at = log, interrupt_at
@@ -179,3 +180,25 @@ def test_optuna_storage_is_readable_by_stock_optuna(tmp_path):
     summaries = optuna.get_all_study_summaries(storage=url)
     assert [s.study_name for s in summaries] == ["formulation-smoke"]
     assert summaries[0].n_trials == 3
+
+
+def test_calibration_study_scores_the_irn_lift_of_the_baseline_alone(tmp_path):
+    """``irn_lift`` = pseudo-masks - seeds of the same run; a study of the baseline itself runs
+    no paired twin, and ``irn_net.*`` keys reach the boundary net's options."""
+    spec = studies.find_spec("calibration")
+    calls = []
+
+    class Stub(StubRunner):
+        def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+            calls.append((variant, is_baseline, until))
+            lift = 15.0 if variant.irn_settings()["exp_times"] == 4 else 2.0
+            return Results(runs=[{"variant": variant.name, "seed": seed, "seed_miou": 50.0,
+                                  "pseudo_miou": 50.0 + lift}])  # fmt: skip
+
+    study = studies.run_study(spec, lambda data: Stub([]), storage_url=f"sqlite:///{tmp_path}/c.db",
+                              profile="smoke", seeds=(0,), n_trials=2)  # fmt: skip
+    assert not any(is_base for _, is_base, _ in calls)
+    assert {until for _, _, until in calls} == {"masks"}
+    first = calls[0][0]
+    assert first.method == "cam" and first.boundary_net == {"train_cfg.max_epochs": 5}
+    assert study.trials[0].value == 15.0

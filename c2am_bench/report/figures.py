@@ -611,3 +611,165 @@ def plot_cam_figures(
         )
     )
     return done, notes
+
+
+# --------------------------------------------------------------------------- oracle ladder
+
+
+def draw_ladder(
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    variant: str,
+    ax: Axes | None = None,
+    color: tuple | None = None,
+) -> Axes:
+    """One variant's oracle ladder: a horizontal bar per rung (top to bottom in stage order)
+    with its t interval, each seed as a dot, and the change from the rung above in the margin.
+
+    Rungs that did not run (``--until masks`` has no DeepLabV2) are marked "not run".
+    """
+    from .schema import LADDER
+
+    if ax is None:
+        ax = new_figure(figsize=(7, 3.4)).subplots()
+    row = summary.set_index("variant").loc[variant]
+    mine = dedupe_runs(runs[runs["variant"] == variant], [c for c, _, _ in LADDER])
+    prev = None
+    for i, (col, _, _) in enumerate(LADDER):
+        mean, low, high = row[col], row[f"{col}_ci_low"], row[f"{col}_ci_high"]
+        ceiling = col == "oracle_seg_gt_miou"
+        oracle = col.startswith("oracle")
+        if not np.isfinite(mean):
+            ax.text(1, i, "not run", va="center", fontsize=8, color="grey")
+            continue
+        xerr = [[mean - low], [high - mean]] if np.isfinite(low) else None
+        ax.barh(i, mean, height=0.62, color="white" if oracle else color,
+                edgecolor="black", hatch="//" if oracle else None, lw=0.8, xerr=xerr,
+                capsize=3, error_kw={"elinewidth": 1.0})  # fmt: skip
+        seeds = mine[col].dropna()
+        jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
+        ax.plot(seeds, i + jitter, "o", ms=3.5, mfc="white", mec="black", mew=0.8, zorder=3)
+        ax.text(mean + 1.5, i, f"{mean:.1f}", va="center", fontsize=8)
+        if prev is not None:
+            d = mean - prev
+            colour = "grey" if ceiling else ("#1a7f37" if d >= 0 else "#c62828")
+            ax.text(103, i, f"{d:+.1f}", va="center", ha="left", fontsize=9, color=colour,
+                    fontweight="bold")  # fmt: skip
+        if not ceiling:
+            prev = mean
+    labels = [f"{rung} [{split}]" for _, rung, split in LADDER]
+    ax.set_yticks(np.arange(len(LADDER)), labels, fontsize=8)
+    ax.set_ylim(len(LADDER) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("mIoU (%)")
+    ax.text(103, -0.85, "Δ", fontsize=9, ha="left", fontweight="bold")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_ladder(
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    out: str | os.PathLike,
+    palette: Mapping[str, tuple] | None = None,
+) -> Path | None:
+    """ "Where mIoU is lost": :func:`draw_ladder` for every variant that climbed the ladder."""
+    from .tables import ladder_variants
+
+    names = ladder_variants(summary, runs)
+    if not names:
+        return None
+    palette = palette or palette_for(summary["variant"].tolist())
+    fig = new_figure(figsize=(9.5, 3.0 * len(names) + 0.9))
+    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
+    display = dict(zip(summary["variant"], summary["display"], strict=True))
+    for ax, name in zip(axes, names, strict=True):
+        draw_ladder(summary, runs, name, ax=ax, color=palette.get(name))
+        ax.set_title(display[name], fontsize=10, loc="left")
+    fig.suptitle("Where mIoU is lost: ground truth substituted for one input at a time\n"
+                 "(hatched = oracle rung; Δ = change from the rung above; grey: the ceiling's "
+                 "gap over DeepLabV2)", fontsize=10)  # fmt: skip
+    fig.subplots_adjust(left=0.36, right=0.9, hspace=0.45)
+    return save_figure(fig, out)
+
+
+# --------------------------------------------------------------------------- confounders
+
+REGION_COLOURS = {"body": "#4c9f70", "part": "#f0a202", "context": "#c44536",
+                  "elsewhere": "#b8b8b8"}  # fmt: skip
+
+
+def draw_confounder_shares(shares: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Stacked horizontal bars: share of CAM mass on body / part / context / elsewhere.
+
+    Args:
+        shares: rows ``label`` (bar name), ``region``, ``share`` (percent); bars keep the
+            frame's order of labels.
+    """
+    if ax is None:
+        ax = new_figure(figsize=(7, 3)).subplots()
+    labels = list(dict.fromkeys(shares["label"]))
+    wide = shares.pivot_table(index="label", columns="region", values="share", aggfunc="mean")
+    wide = wide.reindex(labels)
+    left = np.zeros(len(labels))
+    for region, colour in REGION_COLOURS.items():
+        if region not in wide.columns:
+            continue
+        vals = wide[region].fillna(0).to_numpy()
+        ax.barh(np.arange(len(labels)), vals, left=left, color=colour, edgecolor="white",
+                height=0.7, label=region)  # fmt: skip
+        for i, (x, v) in enumerate(zip(left, vals, strict=True)):
+            if v >= 6:
+                ax.text(x + v / 2, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+        left += vals
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share (%)")
+    return ax
+
+
+def plot_confounder_shares(
+    confounders: pd.DataFrame | None, order: Sequence[str], names: Mapping[str, str],
+    out: str | os.PathLike,
+) -> Path | None:  # fmt: skip
+    """Where each method's CAM mass lies (left: mean over classes; right: per class), with the
+    regions' area shares as the reference bar; ``None`` without confounder maps."""
+    if confounders is None or confounders.empty:
+        return None
+    frame = confounders.copy()
+    frame["share"] = pd.to_numeric(frame["share"], errors="coerce")
+    mass = frame[frame["measure"] == "mass"]
+    area = frame[frame["measure"] == "area"]
+    variants = [v for v in order if v in set(mass["variant"])]
+    # mean over seeds, then over classes (as the table's macro average)
+    per_class = mass.groupby(["variant", "class", "region"], as_index=False)["share"].mean()
+    overall = per_class.groupby(["variant", "region"], as_index=False)["share"].mean()
+    overall["label"] = overall["variant"].map(lambda v: names.get(v, v))
+    ref = area.groupby(["class", "region"], as_index=False)["share"].mean()
+    ref_all = ref.groupby("region", as_index=False)["share"].mean().assign(label="area share")
+    left_frame = pd.concat(
+        [overall.set_index("variant").loc[variants].reset_index(), ref_all], ignore_index=True
+    )
+    classes = list(dict.fromkeys(frame["class"]))
+    fig = new_figure(figsize=(12, 1.0 + 0.32 * len(classes) * (len(variants) + 1)))
+    ax_all, ax_cls = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    draw_confounder_shares(left_frame, ax=ax_all)
+    ax_all.set_title("mean over classes", fontsize=10)
+    rows = []
+    for c in classes:
+        for v in variants:
+            sub = per_class[(per_class["variant"] == v) & (per_class["class"] == c)]
+            rows += [{"label": f"{c} · {names.get(v, v)}", "region": r, "share": s}
+                     for r, s in zip(sub["region"], sub["share"], strict=True)]  # fmt: skip
+        sub = ref[ref["class"] == c]
+        rows += [{"label": f"{c} · area", "region": r, "share": s}
+                 for r, s in zip(sub["region"], sub["share"], strict=True)]  # fmt: skip
+    draw_confounder_shares(pd.DataFrame(rows), ax=ax_cls)
+    ax_cls.set_title("per class (images that contain it)", fontsize=10)
+    ax_all.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8,
+                  frameon=False)  # fmt: skip
+    fig.suptitle("Where the CAM mass lies: the object's body, its discriminative part, its context "
+                 "band (background in the GT), elsewhere", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return save_figure(fig, out)

@@ -37,7 +37,7 @@ LEGACY_FILES = frozenset(
         "gradients.png",
     }
 )
-COPIED = ("runs.csv", "per_class.csv", "curves.csv", "context.json")
+COPIED = ("runs.csv", "per_class.csv", "curves.csv", "confounders.csv", "context.json")
 
 
 def legend(baseline: str) -> str:
@@ -264,11 +264,30 @@ def _figures(rep: _Report, out: Path, study) -> None:
         "IoU per class",
         "variant x class, one panel per stage; the last column is the mean over classes (mIoU)",
     )
+    add(
+        F.plot_ladder(summary, runs, out / "oracle_ladder.png", palette),
+        "Where mIoU is lost: the oracle ladder",
+        "ground truth substituted for one input at a time: seeds, walk over the GT boundary, "
+        "walk over a boundary net trained on GT IR labels, the method's pseudo-masks, "
+        "DeepLabV2 on them, DeepLabV2 on GT masks (the ceiling)",
+    )
+    add(
+        F.plot_confounder_shares(results.confounders, order, names, out / "confounders.png"),
+        "Where the CAM mass lies (SynthVOC confounder maps)",
+        "share of each class's CAM mass on its object's body, its discriminative part, its "
+        "context band and elsewhere (train split); the grey-labelled 'area' bars are the "
+        "regions' shares of the image",
+    )
     cam_figs, cam_notes = F.plot_cam_figures(results, summary, out, cams)
     rep.figs += cam_figs
     rep.notes += cam_notes
     if study is not None:
         rep.figs += F.plot_optuna(study, out)
+
+
+def _optional_section(title: str, frame: pd.DataFrame) -> list[str]:
+    """Markdown lines of a table section, none when the frame is empty (stage not run)."""
+    return [] if frame.empty else [title, "", T.markdown_table(frame), ""]
 
 
 def _write_markdown(rep: _Report, out: Path) -> None:
@@ -284,6 +303,10 @@ def _write_markdown(rep: _Report, out: Path) -> None:
         "## Thresholds", "", T.markdown_table(T.thresholds_frame(rep.summary)), "",
         "## Foreground precision and recall (%)", "",
         T.markdown_table(T.precision_recall_frame(rep.summary)), "",
+        *_optional_section("## Oracle ladder: where mIoU is lost (%)",
+                           T.ladder_frame(rep.summary, rep.results.runs)),
+        *_optional_section("## CAM mass by SynthVOC region (%, mean over classes)",
+                           T.confounder_frame(rep.summary)),
         "## Environment", "", T.markdown_table(T.environment_frame(ctx)), "",
     ]  # fmt: skip
     (out / "table.md").write_text("\n".join(table_md))
@@ -299,7 +322,8 @@ def _write_markdown(rep: _Report, out: Path) -> None:
         "- `index.html`: the full report (tables, figures, environment); opens offline",
         "- `summary.csv`: one row per variant: means, 95 % CI bounds, paired deltas",
         "- `table.md`, `table.tex`: Table 1, precision/recall (Markdown; LaTeX with booktabs)",
-        "- `runs.csv`, `per_class.csv`, `curves.csv`, `context.json`: copies of the inputs", "",
+        "- `runs.csv`, `per_class.csv`, `curves.csv`, `confounders.csv`, `context.json`: "
+        "copies of the inputs", "",
     ]  # fmt: skip
     (out / "README.md").write_text("\n".join(readme))
 
@@ -335,6 +359,31 @@ def _page(rep: _Report, files: list[str]) -> H.Page:
             H.table_html(T.precision_recall_frame(summary)),
         ),
     ]
+    ladder = T.ladder_frame(summary, results.runs)
+    if not ladder.empty:
+        sections.append(
+            H.Section(
+                "oracle-ladder",
+                "Oracle ladder: where mIoU is lost (%)",
+                '<p class="note">Ground truth substituted for one input at a time; Δ is the change '
+                "from the rung above. A large drop from 'walk over the GT boundary' to 'boundary "
+                "net on GT IR labels' means the boundary net cannot learn; from there to the "
+                "method's pseudo-masks, the IR labels (the seeds) are at fault.</p>"
+                + H.table_html(ladder),
+            )
+        )
+    shares = T.confounder_frame(summary)
+    if not shares.empty:
+        sections.append(
+            H.Section(
+                "confounders",
+                "CAM mass by SynthVOC region (%)",
+                '<p class="note">Mean over classes of the share of each class\'s CAM mass on its '
+                "object's body, its discriminative part, its context band (background in the "
+                "ground truth) and elsewhere; C2AM should move mass from the context to the "
+                "body.</p>" + H.table_html(shares),
+            )
+        )
     per_class = []
     for stage, stage_title in STAGES.items():
         table = T.per_class_frame(results.per_class, stage, rep.order, rep.names)

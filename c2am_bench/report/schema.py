@@ -26,7 +26,10 @@ import pandas as pd
 from ..errors import DataError
 
 __all__ = [
+    "CONFOUNDER_COLUMNS",
     "DELTA_METRICS",
+    "LADDER",
+    "ORACLE_QUALITY",
     "METRICS",
     "PR_COLUMNS",
     "RUN_KEYS",
@@ -65,6 +68,41 @@ PR_COLUMNS: dict[str, str] = {
     "seg_fg_recall": "segmentation fg recall",
 }
 
+# The oracle ladder (percent): ground truth substituted for one input at a time, in stage order.
+# (column, rung name, split it is scored on)
+LADDER: tuple[tuple[str, str, str], ...] = (
+    ("seed_miou", "seeds (best t)", "train"),
+    ("oracle_gt_boundary_miou", "walk over the GT boundary", "train"),
+    ("oracle_gt_ir_miou", "walk over a boundary net trained on GT IR labels", "train"),
+    ("pseudo_miou", "the method's pseudo-masks", "train"),
+    ("seg_miou", "DeepLabV2 on the method's pseudo-masks", "val"),
+    ("oracle_seg_gt_miou", "DeepLabV2 on GT masks (ceiling)", "val"),
+)
+# Quality of the inputs the ladder swaps (percent): boundary maps against the GT edges at stride
+# 4 (best-F threshold), IR labels against the GT.
+ORACLE_QUALITY: dict[str, str] = {
+    "boundary_f": "boundary F (learned)",
+    "boundary_precision": "boundary precision (learned)",
+    "boundary_recall": "boundary recall (learned)",
+    "oracle_gt_ir_boundary_f": "boundary F (net on GT IR labels)",
+    "ir_coverage": "IR-label coverage (not ignored)",
+    "ir_fg_precision": "IR-label fg precision",
+    "ir_bg_precision": "IR-label bg precision",
+    "oracle_gt_boundary_miou_best": "walk over GT boundary (best sem_seg_bg)",
+    "oracle_gt_ir_miou_best": "walk over GT-IR net (best sem_seg_bg)",
+}
+# CAM mass shares by SynthVOC region (percent), macro-averaged over classes.
+CONFOUNDER_COLUMNS: dict[str, str] = {
+    "cam_mass_body": "CAM mass on the body",
+    "cam_mass_part": "CAM mass on the part",
+    "cam_mass_context": "CAM mass on the context",
+    "cam_mass_elsewhere": "CAM mass elsewhere",
+    "cam_area_body": "body area",
+    "cam_area_part": "part area",
+    "cam_area_context": "context area",
+    "cam_area_elsewhere": "area elsewhere",
+}
+
 # thresholds (fractions)
 THRESHOLDS: dict[str, str] = {
     "seed_threshold": "best seed threshold t",
@@ -87,7 +125,9 @@ DIRS = ("classifier_dir", "seeds_dir", "masks_dir", "seg_dir")
 # per_class.csv / curves.csv stages -> display names
 STAGES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
 
-_NUMERIC = (*METRICS, *PR_COLUMNS, *THRESHOLDS, *SECONDS)
+_LADDER_ONLY = tuple(c for c, _, _ in LADDER if c not in METRICS)
+_NUMERIC = (*METRICS, *PR_COLUMNS, *THRESHOLDS, *SECONDS, *_LADDER_ONLY, *ORACLE_QUALITY,
+            *CONFOUNDER_COLUMNS)  # fmt: skip
 
 
 @dataclass
@@ -99,6 +139,7 @@ class Results:
     curves: pd.DataFrame
     context: dict
     root: Path
+    confounders: pd.DataFrame | None = None  # long: variant, seed, class, measure, region, share
 
     @property
     def against(self) -> str:
@@ -165,6 +206,9 @@ def load_results(results_dir: str | os.PathLike) -> Results:
     long_keys = ("variant", "seed", "stage")
     per_class = _read_csv(root / "per_class.csv", (*long_keys, "class", "iou"), optional=True)
     curves = _read_csv(root / "curves.csv", (*long_keys, "threshold", "miou"), optional=True)
+    confounders = _read_csv(root / "confounders.csv",
+                            ("variant", "seed", "class", "measure", "region", "share"),
+                            optional=True)  # fmt: skip
     ctx_path = root / "context.json"
     if not ctx_path.is_file():
         raise DataError(ctx_path, "missing; is this a results directory?")
@@ -191,11 +235,15 @@ def load_results(results_dir: str | os.PathLike) -> Results:
         runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
     for col in DIRS:
         runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
-    for frame in (per_class, curves):
+    for frame in (per_class, curves, confounders):
         frame["variant"] = frame["variant"].astype(str)
         if "trial" not in frame.columns:
             frame["trial"] = -1
     against = context.get("against")
     if against and against not in set(runs["variant"]):
         raise DataError(root / "runs.csv", f"no row of the baseline variant {against!r}")
-    return Results(runs, per_class, curves, context, root)
+    if "oracle" in runs.columns:
+        runs["oracle"] = _as_bool(runs["oracle"])
+    else:
+        runs["oracle"] = False
+    return Results(runs, per_class, curves, context, root, confounders)

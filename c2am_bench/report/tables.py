@@ -16,13 +16,25 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import DELTA_METRICS, METRICS, PR_COLUMNS, SECONDS, STAGES, THRESHOLDS
+from .schema import (
+    CONFOUNDER_COLUMNS,
+    DELTA_METRICS,
+    LADDER,
+    METRICS,
+    ORACLE_QUALITY,
+    PR_COLUMNS,
+    SECONDS,
+    STAGES,
+    THRESHOLDS,
+)
 from .stats import dedupe_runs, delta_ci, mean_ci, paired_differences
 
 __all__ = [
     "PAPER_VOC",
     "TABLE1_METRICS",
+    "confounder_frame",
     "environment_frame",
+    "ladder_frame",
     "format_ci",
     "format_delta",
     "latex_table",
@@ -72,7 +84,9 @@ PAPER_VOC: dict[str, dict] = {
     },
 }
 
-_SUMMARY_STATS = (*METRICS, *PR_COLUMNS, *THRESHOLDS)
+_SUMMARY_STATS = tuple(dict.fromkeys((*METRICS, *PR_COLUMNS, *THRESHOLDS,
+                                      *(c for c, _, _ in LADDER), *ORACLE_QUALITY,
+                                      *CONFOUNDER_COLUMNS)))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- numbers
@@ -156,6 +170,73 @@ def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) ->
     for m in DELTA_METRICS:
         frame[f"delta_{m}_distinguishable"] = frame[f"delta_{m}_distinguishable"].astype("boolean")
     return frame
+
+
+# --------------------------------------------------------------------------- oracle ladder
+
+
+def ladder_variants(summary: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """Variants (summary order) whose runs climbed the oracle ladder."""
+    if "oracle" not in runs.columns:
+        return []
+    climbed = set(runs.loc[runs["oracle"].astype(bool), "variant"])
+    return [v for v in summary["variant"] if v in climbed]
+
+
+def ladder_frame(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The oracle ladder as display strings: one row per rung, per variant ``mean ± CI`` and the
+    change from the rung above (percentage points); then the swapped inputs' quality.
+
+    Reading it: *walk over the GT boundary* - *seeds* is what a perfect boundary gives the walk;
+    the drop to *boundary net on GT IR labels* is lost to learning boundaries; the drop to the
+    method's pseudo-masks is lost to its IR labels (the seeds' errors); DeepLabV2 vs the
+    pseudo-masks is the segmentation stage; the ceiling is DeepLabV2 on ground truth.
+    """
+    names = ladder_variants(summary, runs)
+    if not names:
+        return pd.DataFrame()
+    by = summary.set_index("variant")
+    rows = []
+    for col, rung, split in LADDER:
+        row = {"rung": rung, "split": split}
+        for v in names:
+            r = by.loc[v]
+            row[by.loc[v, "display"]] = _ci_cell(r, col)
+            prev = [c for c, _, _ in LADDER[: [c for c, _, _ in LADDER].index(col)]]
+            if prev and np.isfinite(r[col]) and np.isfinite(r[prev[-1]]):
+                row[f"{by.loc[v, 'display']} Δ"] = f"{r[col] - r[prev[-1]]:+.1f}"
+            else:
+                row[f"{by.loc[v, 'display']} Δ"] = "—"
+        rows.append(row)
+    for col, name in ORACLE_QUALITY.items():
+        row = {"rung": name, "split": "train"}
+        for v in names:
+            row[by.loc[v, "display"]] = _ci_cell(by.loc[v], col)
+            row[f"{by.loc[v, 'display']} Δ"] = ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def confounder_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """CAM mass shares on body / part / context / elsewhere per variant (%), each with its
+    concentration (mass share / area share: 1× is what a uniform map would put there), and the
+    regions' area shares; empty when the data has no confounder maps."""
+    if not summary["cam_mass_body"].notna().any():
+        return pd.DataFrame()
+    rows = []
+    for r in summary.to_dict("records"):
+        row = {"variant": r["display"]}
+        for col, name in CONFOUNDER_COLUMNS.items():
+            if col.startswith("cam_mass"):
+                area = r[col.replace("mass", "area")]
+                density = f" ({r[col] / area:.1f}×)" if area > 0 else ""
+                row[name.removeprefix("CAM mass ")] = _ci_cell(r, col) + density
+        rows.append(row)
+    first = summary.iloc[0]
+    area = {name.removeprefix("CAM mass "): f"{first[col.replace('mass', 'area')]:.1f}"
+            for col, name in CONFOUNDER_COLUMNS.items() if col.startswith("cam_mass")}  # fmt: skip
+    rows.append({"variant": "area share (reference)", **area})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- formatting
