@@ -28,7 +28,7 @@ def workspace(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "name", ["pooling", "constants", "global_cam", "formulation", "irn_thresholds", "confounding"]
+    "name", ["pooling", "constants", "global_cam", "formulation", "irn_thresholds"]
 )
 def test_named_study_runs_two_smoke_trials(workspace, capsys, name):
     assert main(["study", "run", name, "--profile", "smoke", "--n-trials", "2"]) == 0
@@ -48,6 +48,18 @@ def test_named_study_runs_two_smoke_trials(workspace, capsys, name):
     report = workspace / "reports" / f"study-{name}-smoke"
     assert (report / "index.html").is_file() and (report / "summary.csv").is_file()
     assert (report / "optuna_history.png").is_file()
+
+
+def test_confounding_runs_weak_to_strong_around_the_default_and_not_on_smoke(workspace, capsys):
+    from c2am_bench.datasets import synthvoc
+
+    spec = studies.find_spec("confounding")
+    grid = spec.space["data.p_context"]
+    default = synthvoc.make_config("default").p_context
+    assert grid == sorted(grid) and grid[0] < default < grid[-1]
+    assert spec.default["data.p_context"] == default and spec.profiles == ("default",)
+    assert main(["study", "run", "confounding", "--profile", "smoke"]) == 2
+    assert "profile(s) default" in capsys.readouterr().err
 
 
 def test_paper_voc_is_valid_and_refuses_to_run_without_voc(workspace, capsys):
