@@ -585,8 +585,8 @@ class Runner:
         }
         if SEG_BACKBONE_FROM_CLASSIFIER[self.profile]:
             clf = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
-            opts["model.backbone.init_cfg"] = {"_delete_": True, "type": "Pretrained",
-                                               "checkpoint": str(clf), "prefix": "backbone."}  # fmt: skip
+            init = {"type": "Pretrained", "checkpoint": str(clf), "prefix": "backbone."}
+            opts["model.backbone.init_cfg"] = {"_delete_": True, **init}
         seg = self._train("segmentor", SEG_CONFIGS[self.profile], opts, SEG_WEIGHTS)
         try:
             from .seg_eval import evaluate_segmentor

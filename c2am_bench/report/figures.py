@@ -689,7 +689,6 @@ def plot_ladder(
     fig.suptitle("Where mIoU is lost: ground truth substituted for one input at a time\n"
                  "(hatched = oracle rung; Δ = change from the rung above; grey: the ceiling's "
                  "gap over DeepLabV2)", fontsize=10)  # fmt: skip
-    fig.subplots_adjust(left=0.36, right=0.9, hspace=0.45)
     return save_figure(fig, out)
 
 
@@ -767,9 +766,9 @@ def plot_confounder_shares(
                  for r, s in zip(sub["region"], sub["share"], strict=True)]  # fmt: skip
     draw_confounder_shares(pd.DataFrame(rows), ax=ax_cls)
     ax_cls.set_title("per class (images that contain it)", fontsize=10)
-    ax_all.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8,
-                  frameon=False)  # fmt: skip
+    handles, labels = ax_all.get_legend_handles_labels()
     fig.suptitle("Where the CAM mass lies: the object's body, its discriminative part, its context "
                  "band (background in the GT), elsewhere", fontsize=10)  # fmt: skip
-    fig.tight_layout()
+    # constrained layout (new_figure) makes room for an "outside" figure legend
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9, frameon=False)
     return save_figure(fig, out)
