@@ -314,7 +314,8 @@ def cmd_cam_train(args: argparse.Namespace) -> int:
     from .train import load_config, train
 
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    metrics = train(cfg, resume=args.resume, launcher=args.launcher, quiet_console=args.quiet)
+    metrics = train(cfg, resume=args.resume, launcher=args.launcher, quiet_console=args.quiet,
+                    stage="cam train")  # fmt: skip
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     shown = {k: v for k, v in metrics.items() if "/" not in k}
@@ -378,7 +379,9 @@ def cmd_irn_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_on_label_maps(args: argparse.Namespace, weights_name: str, labels: str) -> dict:
+def _train_on_label_maps(
+    args: argparse.Namespace, weights_name: str, labels: str, stage: str
+) -> dict:
     """Train a config whose training labels are a folder the user must name (IR labels for the
     boundary net, pseudo-masks for DeepLabV2)."""
     from .train import load_config, train
@@ -389,14 +392,14 @@ def _train_on_label_maps(args: argparse.Namespace, weights_name: str, labels: st
                         "--cfg-options train_dataloader.dataset.data_prefix.seg_map_path="
                         f"{labels}")  # fmt: skip
     metrics = train(cfg, resume=args.resume, launcher=args.launcher,
-                    weights_name=weights_name, quiet_console=args.quiet)  # fmt: skip
+                    weights_name=weights_name, quiet_console=args.quiet, stage=stage)  # fmt: skip
     return {**metrics, "work_dir": cfg.work_dir}
 
 
 def cmd_irn_train(args: argparse.Namespace) -> int:
     from .irn_stage import WEIGHTS_FILE
 
-    m = _train_on_label_maps(args, WEIGHTS_FILE, "<run>/ir_labels")
+    m = _train_on_label_maps(args, WEIGHTS_FILE, "<run>/ir_labels", "irn train")
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {args.config.name} -> {m['work_dir']} in {m['train_seconds']:.0f}s")
     return 0
@@ -425,7 +428,7 @@ def cmd_irn_masks(args: argparse.Namespace) -> int:
 def cmd_seg_train(args: argparse.Namespace) -> int:
     from .pipeline import SEG_WEIGHTS
 
-    m = _train_on_label_maps(args, SEG_WEIGHTS, "<irn run>/pseudo_masks")
+    m = _train_on_label_maps(args, SEG_WEIGHTS, "<irn run>/pseudo_masks", "seg train")
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {args.config.name} -> {m['work_dir']}: val mIoU {m.get('seg/mIoU')} "
               f"(%), test mIoU {m.get('test/seg/mIoU')} (%)")  # fmt: skip

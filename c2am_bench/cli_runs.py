@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,22 @@ def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> N
         "--force", default="", help="comma-separated stages to recompute, e.g. masks,segmentor"
     )
     p.add_argument("--verbose", action="store_true", help="show mmengine's training log")
+    from .cli import _CfgOptions  # the stage commands' --cfg-options parser (mmengine syntax)
+
+    for flag, stage, example in (
+        ("--cls-options", "classifier", "optim_wrapper.optimizer.lr=0.01"),
+        ("--irn-options", "boundary net", "train_cfg.max_epochs=5"),
+        ("--seg-options", "DeepLabV2", "train_cfg.max_iters=20000"),
+    ):
+        p.add_argument(flag, nargs="+", action=_CfgOptions, default=None, metavar="K=V",
+                       help=f"override keys of the {stage} config(s) for every method, e.g. "
+                       f"{example} (mmengine syntax; checked against the configs)")  # fmt: skip
+
+
+def _stage_options(args) -> dict:
+    """``--cls/irn/seg-options`` -> :class:`~c2am_bench.pipeline.Runner`'s ``stage_options``."""
+    return {"classifier": args.cls_options or {}, "boundary_net": args.irn_options or {},
+            "segmentor": args.seg_options or {}}  # fmt: skip
 
 
 def add_parsers(sub) -> None:
@@ -97,6 +114,28 @@ def add_parsers(sub) -> None:
         "a time): comma-separated names, 'all' or 'none' (default: the --against baseline)",
     )
     compare.add_argument("--name", default=None, help="run name (default compare-<profile>)")
+    compare.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="every stage on a handful of images and a few iterations (your data, weights and "
+        "options; a throw-away cache), then a verdict per stage and each stage's time "
+        "projected to the full run",
+    )
+    compare.add_argument(
+        "--dry-images",
+        type=int,
+        default=4,
+        metavar="N",
+        help="images per split in a --dry-run (train_aug gets 2N; default 4)",
+    )
+    compare.add_argument(
+        "--dry-iters",
+        type=int,
+        default=4,
+        metavar="N",
+        help="iterations of an iteration-based training in a --dry-run "
+        "(epoch-based ones run 1 epoch; default 4)",
+    )
     compare.set_defaults(func=cmd_compare)
 
     study = sub.add_parser("study", help="named ablation studies (Optuna) from studies/*.yaml")
@@ -256,7 +295,7 @@ def _run_dir(work_dir: Path, name: str) -> Path:
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_compare(args) -> int:
-    from .pipeline import Runner, compare, parse_method, write_results
+    from .pipeline import Runner, check_stage_options, compare, parse_method, write_results
 
     variants = [parse_method(m) for m in args.methods.split(",") if m.strip()]
     names = [v.name for v in variants]
@@ -269,6 +308,9 @@ def cmd_compare(args) -> int:
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
     _forced(args)
+    check_stage_options(args.profile, _stage_options(args))  # before any work
+    if args.dry_run:
+        return _dry_run(args, variants, oracle, run_dir)
     root = _resolve_data(args)
     start = time.perf_counter()
     runner = Runner(
@@ -278,6 +320,7 @@ def cmd_compare(args) -> int:
         progress=_progress(args),
         verbose=args.verbose,
         on_event=_events(args),
+        stage_options=_stage_options(args),
     )
     results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against,
                       oracle=oracle)  # fmt: skip
@@ -301,6 +344,32 @@ def cmd_compare(args) -> int:
     _print_table(results.runs)
     _say(args, f"\nwall time {wall:.0f}s; results {run_dir}; report {written}/index.html")
     return 0
+
+
+def _dry_run(args, variants, oracle: tuple[str, ...], run_dir: Path) -> int:
+    """``compare --dry-run``: the verdict table; exit 1 when a stage failed."""
+    from .dry_run import format_report, run_dry
+    from .environment import machine
+
+    root = _resolve_data(args)
+    _say(args, f"dry run: every stage on {args.dry_images} images per split ({2 * args.dry_images}"
+               f" train_aug), trainings 1 epoch or {args.dry_iters} iterations at batch 2; "
+               "throw-away cache")  # fmt: skip
+    out = run_dir.with_name(run_dir.name + "-dry-run")
+    report = run_dry(root, variants, profile=args.profile, seed=args.seeds[0],
+                     work_dir=args.work_dir, stage_options=_stage_options(args), oracle=oracle,
+                     until=args.until, images=args.dry_images, iters=args.dry_iters,
+                     on_event=_events(args), log_path=out / "errors.log")  # fmt: skip
+    where = machine()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".dry_run.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({**report.to_dict(), "machine": where, "profile": args.profile,
+                               "data_root": str(root.resolve())}, indent=1) + "\n")  # fmt: skip
+    os.replace(tmp, out / "dry_run.json")
+    for line in format_report(report, where):
+        print(line)
+    print(f"results {out / 'dry_run.json'}")
+    return 1 if report.failed else 0
 
 
 def _record_compare(url: str, name: str, results, against: str) -> None:
@@ -391,7 +460,7 @@ def cmd_study_list(args) -> int:
 
 
 def cmd_study_run(args) -> int:
-    from .pipeline import Runner, synth_data, write_results
+    from .pipeline import Runner, check_stage_options, synth_data, write_results
     from .studies import find_spec, run_study, study_results
 
     spec = find_spec(args.name)
@@ -404,6 +473,7 @@ def cmd_study_run(args) -> int:
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
     _forced(args)
+    check_stage_options(args.profile, _stage_options(args))  # before any work
     storage = args.storage or f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
     if args.storage:  # a bad URL or an unreachable server fails before anything is written
         from .studies import open_storage
@@ -432,6 +502,7 @@ def cmd_study_run(args) -> int:
                 progress=_progress(args),
                 verbose=args.verbose,
                 on_event=events,
+                stage_options=_stage_options(args),
             )
         return runners[key]
 
@@ -456,7 +527,25 @@ def cmd_study_run(args) -> int:
     )
     results = study_results(study)
     if not results.runs:
-        raise C2AMError(f"study {spec.name!r}: no completed trial to report yet")
+        # A surplus worker (more workers than points left): its trial found its point held by
+        # another worker (PRUNED, see studies._twin) and nothing is COMPLETE yet. Not an error.
+        from optuna.trial import TrialState
+
+        from .studies import redact
+
+        busy = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        if not busy:
+            raise C2AMError(f"study {spec.name!r}: no completed trial to report yet")
+        later = f"c2am-bench report {name}"
+        if args.work_dir != DEFAULT_WORK:
+            later += f" --work-dir {args.work_dir}"
+        if args.storage:
+            later += f" --storage {redact(args.storage)}"
+        _say(args, f"study {spec.name!r}: nothing left for this worker: every point is complete "
+                   f"or running in another worker (trials {', '.join(map(str, busy))} running); "
+                   "the report is rendered by a worker that completes a trial, or later with "
+                   f"`{later}`")  # fmt: skip
+        return 0
     context = _context(
         args,
         kind="study",

@@ -12,6 +12,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmseg.registry import METRICS
 
+from .errors import TrainingDiverged
+
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per-class average precision (area under the precision-recall step curve).
@@ -55,7 +57,7 @@ class MultiLabelMetric(BaseMetric):
 
     Expects data samples with ``gt_label`` (K,) and ``pred_score`` (K,) (``CAMClassifier``
     'predict' mode). Reports ``mAP``, ``f1_micro``, ``f1_macro`` in [0, 1] and per-class AP as
-    ``AP/<class>``.
+    ``AP/<class>``. Non-finite scores are refused (:class:`~c2am_bench.errors.TrainingDiverged`).
     """
 
     default_prefix = "cls"
@@ -73,6 +75,11 @@ class MultiLabelMetric(BaseMetric):
     def compute_metrics(self, results: list) -> dict[str, float]:
         scores = np.stack([r[0] for r in results])
         labels = np.stack([r[1] for r in results])
+        bad = int(np.size(scores) - np.isfinite(scores).sum())
+        if bad:  # NaN ranks anywhere in argsort: an mAP from them means nothing
+            raise TrainingDiverged(f"{bad} of {scores.size} classification scores on "
+                                   f"{len(scores)} images are NaN or infinite: the classifier "
+                                   "diverged")  # fmt: skip
         ap = average_precision(scores, labels)
         metrics = {"mAP": float(np.nanmean(ap)), **f1_scores(scores, labels, self.threshold)}
         names = (self.dataset_meta or {}).get("classes") or [str(i) for i in range(len(ap))]

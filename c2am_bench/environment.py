@@ -38,3 +38,17 @@ def describe() -> dict[str, str]:
     except Exception as err:  # noqa: BLE001
         info["device"] = f"torch unavailable ({err})"
     return info
+
+
+def machine() -> str:
+    """One phrase naming this machine, for every absolute time the harness prints, e.g.
+    ``Intel(R) Xeon(R) Processor, 2 threads, cpu``."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle
+                          if line.startswith("model name")), model)  # fmt: skip
+    except OSError:
+        pass
+    info = describe()
+    return f"{model}, {info.get('cpu threads', '?')} threads, {info.get('device', 'cpu')}"

@@ -1,4 +1,5 @@
-"""mmengine hooks of the harness: exact resume (reseeding), Optuna pruning on validation.
+"""mmengine hooks of the harness: exact resume (reseeding), Optuna pruning on validation, and
+stopping a training whose loss became NaN or infinite.
 
 optuna-integration has no mmengine module (ecosystem.md 4.4), so this follows its Ignite/Lightning
 handlers: report the monitored metric after each validation (``step = runner.iter``, which also
@@ -9,14 +10,19 @@ cleanly. The caller raises ``optuna.TrialPruned`` after ``runner.train()`` retur
 
 from __future__ import annotations
 
+import inspect
 import logging
+import math
 import random
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
+
+from .errors import TrainingDiverged
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +95,79 @@ class ReseedHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self._seed((runner.seed or 0) * 1_000_003 + runner.iter)
+
+
+@HOOKS.register_module()
+class FiniteLossHook(Hook):
+    """Stop a training at the first iteration whose loss (or a loss part) is NaN or infinite.
+
+    mmengine has no such hook (mmdet's ``CheckInvalidLossHook`` is the model) and would otherwise
+    train on, validate NaN scores and save NaN weights as a finished run. Every iteration is
+    checked: it is one ``torch.isfinite`` over the few logged loss scalars, which mmengine's
+    ``RuntimeInfoHook`` has just read back (``.item()``) anyway, so it costs no extra wait on the
+    device (plus one scalar ``all_reduce`` when distributed, so that every rank stops at the same
+    iteration). ``VERY_HIGH`` priority: it runs right after the optimizer step (and
+    ``RuntimeInfoHook``), before the logger, parameter-scheduler and checkpoint hooks, so this
+    iteration's weights are never saved as a checkpoint.
+
+    Raises :class:`~c2am_bench.errors.TrainingDiverged` with one line naming the stage, the
+    iteration (1-based), the config file, the value, the current lr and the log folder (kept).
+
+    Args:
+        stage: what is trained, for the message (``'classifier'``, ``'cam train'``, ...).
+        config: the config file name; default: the Runner's ``cfg.filename``.
+    """
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, stage: str = "training", config: str | None = None) -> None:
+        self.stage = stage
+        self.config = config
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        # mmengine's rule for what a loss is: the keys containing 'loss' ('loss' is their sum)
+        losses = {k: v for k, v in (outputs or {}).items() if "loss" in k}
+        if not losses:
+            return
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float32).detach().reshape(-1).sum()
+                              for v in losses.values()])  # fmt: skip
+        bad = (~torch.isfinite(values)).any().float()
+        from mmengine.dist import all_reduce, get_world_size
+
+        if get_world_size() > 1:
+            all_reduce(bad, op="max")
+        if not bad.item():
+            return
+        found = {k: float(v) for k, v in zip(losses, values.tolist(), strict=True)
+                 if not math.isfinite(v)}  # fmt: skip
+        if found:
+            key = "loss" if "loss" in found else next(iter(found))
+            what = f"{key} became {found[key]}"
+        else:
+            what = "the loss became non-finite on another rank"
+        message = (f"{self.stage}: {what} at iteration {runner.iter + 1} of {self._config(runner)}"
+                   f"{self._lr(runner)}; stopped; log kept in {runner.log_dir}")  # fmt: skip
+        # into the log file only: the console gets the CLI's one `error:` line
+        line = inspect.currentframe().f_lineno
+        record = runner.logger.makeRecord(runner.logger.name, logging.ERROR, __file__, line,
+                                          message, None, None, "after_train_iter")  # fmt: skip
+        for handler in runner.logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(record)
+        raise TrainingDiverged(message, log_dir=runner.log_dir)
+
+    def _config(self, runner) -> str:
+        if self.config:
+            return self.config
+        filename = getattr(getattr(runner, "cfg", None), "filename", None)
+        return Path(filename).name if filename else "the config"
+
+    @staticmethod
+    def _lr(runner) -> str:
+        """`` (lr 0.1)``: the first parameter group's current lr, or nothing if unreadable."""
+        try:
+            lrs = runner.optim_wrapper.get_lr()
+            key = next(k for k in lrs if k.endswith("lr") and not k.endswith("base_lr"))
+            return f" (lr {lrs[key][0]:g})"
+        except Exception:  # noqa: BLE001 - the lr only decorates the message
+            return ""

@@ -266,6 +266,51 @@ class Results:
         self.confounders += other.confounders
 
 
+# the training stages a user's options reach, and the command-line flag of each
+STAGE_OPTION_FLAGS = {"classifier": "--cls-options", "boundary_net": "--irn-options",
+                      "segmentor": "--seg-options"}  # fmt: skip
+
+
+def stage_configs(profile: str) -> dict[str, tuple[str, ...]]:
+    """The config files (under ``mm_configs/``) each training stage of ``profile`` uses."""
+    return {
+        "classifier": tuple(dict.fromkeys(CONFIGS[profile].values())),
+        "boundary_net": (IRN_CONFIGS[profile],),
+        "segmentor": (SEG_CONFIGS[profile],),
+    }
+
+
+def check_stage_options(
+    profile: str, options: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """``options`` per training stage, every key checked against every config it reaches.
+
+    Raises:
+        ConfigError: an unknown stage, or a key no config of the stage has or takes (naming the
+            flag, the key and the config file, e.g. ``--seg-options model.decode_head.dropout:
+            no such key in ...``).
+    """
+    from .config_loading import load_config
+
+    options = {k: dict(v or {}) for k, v in (options or {}).items()}
+    unknown = sorted(set(options) - set(STAGE_OPTION_FLAGS))
+    if unknown:
+        raise ConfigError(f"stage options for {unknown}: choose from "
+                          f"{', '.join(STAGE_OPTION_FLAGS)}")  # fmt: skip
+    if profile not in CONFIGS:
+        raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
+    for stage, files in stage_configs(profile).items():
+        if not options.get(stage):
+            continue
+        for file in files:
+            try:
+                load_config(CONFIG_ROOT / file, options[stage], work_dir="<work_dir>")
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("--cfg-options", STAGE_OPTION_FLAGS[stage], 1)
+                                  ) from None  # fmt: skip
+    return {stage: options.get(stage, {}) for stage in STAGE_OPTION_FLAGS}
+
+
 class Runner:
     """Runs variants x seeds on one dataset through the stages, sharing the cache.
 
@@ -275,6 +320,14 @@ class Runner:
         profile: ``smoke``, ``default`` or ``paper`` (picks configs and their sizes).
         on_event: ``(scope, stage, key, what)`` for the terminal (scope = ``"c2am seed 0"``).
         seg_eval: evaluate DeepLabV2 also with ``"tta"`` and/or ``"crf"``.
+        stage_options: the user's config overrides per training stage (``{"classifier": {...},
+            "boundary_net": {...}, "segmentor": {...}}``, dotted mmengine keys; the CLI's
+            ``--cls-options`` / ``--irn-options`` / ``--seg-options``), applied to every method
+            after the profile's settings and before a study's sampled ones; checked against each
+            config they reach when the runner is made. They are part of every stage key.
+        shrink: ``(stage, full_cfg) -> options`` merged last into every training's config (the
+            dry run's few iterations, :mod:`c2am_bench.dry_run`); the full config's schedule is
+            kept in the stage's ``stage.json`` as ``full_schedule``.
     """
 
     def __init__(
@@ -287,6 +340,8 @@ class Runner:
         verbose: bool = False,
         on_event: Callable[[str, str, str, str], None] | None = None,
         seg_eval: tuple[str, ...] = ("tta", "crf"),
+        stage_options: Mapping[str, Mapping[str, Any]] | None = None,
+        shrink: Callable[[str, Any], Mapping[str, Any]] | None = None,
     ) -> None:
         from .datasets import voc
 
@@ -303,6 +358,8 @@ class Runner:
         cache._on_event = lambda stage, key, what: self._on_event(self.scope, stage, key, what)
         self._runners = 0
         self._configs: dict[tuple[str, str], tuple[Any, str]] = {}
+        self.stage_options = check_stage_options(profile, stage_options)
+        self.shrink = shrink
 
     # -- keys ---------------------------------------------------------------------------------
     def _config(self, config: str, options: Mapping[str, Any]):
@@ -328,6 +385,11 @@ class Runner:
         from .train import train
 
         cfg, key = self._config(config, options)
+        meta: dict[str, Any] = {}
+        if self.shrink is not None:
+            meta["full_schedule"] = training_schedule(cfg)
+            cfg, key = self._config(config, {**options, **self.shrink(stage, cfg)})
+            meta["schedule"] = training_schedule(cfg)
         cfg = copy.deepcopy(cfg)  # run() sets per-run fields on it
 
         def run(work_dir: Path, resume: bool) -> dict:
@@ -343,7 +405,7 @@ class Runner:
                                     dict(type="OptunaPruningHook", monitor="seg/mIoU")]  # fmt: skip
                 cfg.train_cfg.val_interval = max(1, cfg.train_cfg.max_iters // 4)
             metrics = train(cfg, resume=resume, weights_name=weights,
-                            quiet_console=not self.verbose)  # fmt: skip
+                            quiet_console=not self.verbose, stage=stage)  # fmt: skip
             if trial is not None and trial.should_prune():
                 import optuna
 
@@ -354,7 +416,7 @@ class Runner:
                 )
             return {"config": config, "train_seconds": metrics.get("train_seconds")}
 
-        return self.cache.train(stage, key, run, config=config)
+        return self.cache.train(stage, key, run, config=config, **meta)
 
     # -- stages -------------------------------------------------------------------------------
     def _loader_options(self, keys=_LOADER_KEYS) -> dict:
@@ -375,6 +437,7 @@ class Runner:
                 opts["train_cfg.max_epochs"] = FINETUNE_EPOCHS[self.profile]
             if variant.method == "c2am":
                 opts["model.head.global_cam"] = str(self.baseline_seeds(seed) / "global_cam.npz")
+        opts.update(self.stage_options["classifier"])
         opts.update(variant.options)
         return self._train("classifier", CONFIGS[self.profile][variant.method], opts,
                            "classifier.pth")  # fmt: skip
@@ -459,6 +522,7 @@ class Runner:
             "model.backbone_checkpoint": str(backbone),
             "randomness.seed": seed,
             **IRN_PROFILE_OPTIONS[self.profile],
+            **self.stage_options["boundary_net"],
             **(options or {}),
         }
         scheduled = any(k.startswith("param_scheduler") for k in opts)
@@ -480,7 +544,8 @@ class Runner:
                                 tmp / "boundary_eval", split=EVAL_SPLIT)  # fmt: skip
             return info
 
-        return self.cache.build("boundary", stage_key("boundary", net.name, split), fill)
+        return self.cache.build("boundary", stage_key("boundary", net.name, split), fill,
+                                split=split)  # fmt: skip
 
     def walk_masks(self, variant: Variant, seeds_dir: Path, bdir: Path,
                    split: str = SEED_SPLIT) -> tuple[Path, Path]:  # fmt: skip
@@ -493,7 +558,7 @@ class Runner:
         wdir = self.cache.build("walk", wkey, lambda tmp: irn_stage.make_walk(
             seeds_dir / "cams", bdir / irn_stage.BOUNDARY_DIR, self.data_root, tmp,
             split=split, beta=t["beta"], exp_times=int(t["exp_times"]),
-            progress=self.progress))  # fmt: skip
+            progress=self.progress), split=split)  # fmt: skip
         mkey = stage_key("masks", wdir.name, t["sem_seg_bg"])
 
         def fill_masks(tmp: Path) -> dict:
@@ -505,7 +570,7 @@ class Runner:
                                             rw_dir=wdir / irn_stage.RW_DIR)  # fmt: skip
             return {"walk": wdir.name, **summary}
 
-        return wdir, self.cache.build("masks", mkey, fill_masks)
+        return wdir, self.cache.build("masks", mkey, fill_masks, split=split)
 
     def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
         """IR labels -> boundary net -> boundary maps -> walk -> pseudo-masks (+ evaluation)."""
@@ -582,6 +647,7 @@ class Runner:
             "test_dataloader.dataset.ann_file": f"ImageSets/Segmentation/{EVAL_SPLIT}.txt",
             "randomness.seed": seed,
             **SEG_PROFILE_OPTIONS[self.profile],
+            **self.stage_options["segmentor"],
         }
         if SEG_BACKBONE_FROM_CLASSIFIER[self.profile]:
             clf = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
@@ -747,6 +813,17 @@ class Runner:
         row["stage_dirs"] = json.dumps(chain, sort_keys=True)
         out.runs.append(row)
         return out
+
+
+def training_schedule(cfg) -> dict[str, Any]:
+    """What a training config runs: ``by_epoch``, ``length`` (epochs or iterations), ``batch``
+    and the ``split`` it trains on (the loader's ``split``, or the stem of its ``ann_file``)."""
+    train_cfg, loader = cfg.train_cfg, cfg.train_dataloader
+    by_epoch = "max_epochs" in train_cfg
+    split = loader.dataset.get("split") or Path(str(loader.dataset.get("ann_file") or "")).stem
+    return {"by_epoch": by_epoch,
+            "length": int(train_cfg.max_epochs if by_epoch else train_cfg.max_iters),
+            "batch": int(loader.batch_size), "split": split or None}  # fmt: skip
 
 
 def _curve(path: Path, column: str, tag: dict, stage: str) -> list[dict]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, TrainingDiverged
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ def make_seeds(
 
     Returns:
         Timing and count summary (also written to ``out_dir/seeds.json``).
+
+    Raises:
+        TrainingDiverged: a CAM is NaN or infinite (a diverged classifier); nothing is written,
+            and the folders this call made are removed.
     """
     import torch
     from tqdm import tqdm
@@ -85,6 +89,7 @@ def make_seeds(
     from . import cams
     from .datasets import voc
     from .runs import normaliser
+    from .train import WEIGHTS_FILE
 
     if not scales or any(s <= 0 for s in scales):
         raise ConfigError(f"scales={list(scales)}: need at least one scale, all > 0")
@@ -104,8 +109,6 @@ def make_seeds(
     final = out_dir / CAMS_DIR
     if final.exists():
         raise ConfigError(f"{final}: already exists; remove it to regenerate the seeds")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{CAMS_DIR}.tmp-", dir=out_dir))
     normalise = normaliser(cfg)
     device = next(model.parameters()).device
     acc = None
@@ -124,6 +127,10 @@ def make_seeds(
             raise DataError(path, f"unreadable image ({err})") from None
     batches = [idx[j : j + batch_size] for idx in images_by_size.values()
                for j in range(0, len(idx), batch_size)]  # fmt: skip
+    # the outermost folder this call creates: removed again (if still empty) when it fails
+    made = next((p for p in (*reversed(out_dir.parents), out_dir) if not p.exists()), None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{CAMS_DIR}.tmp-", dir=out_dir))
 
     def cam_fn(x):
         return model.cam(x.to(device)).float().cpu()
@@ -140,6 +147,11 @@ def make_seeds(
             )
             forward_seconds += time.perf_counter() - t0
             for i, rgb, cams_per_scale in zip(batch, rgbs, per_image, strict=True):
+                if not all(bool(torch.isfinite(c).all()) for c in cams_per_scale):
+                    raise TrainingDiverged(
+                        f"{Path(run_dir) / WEIGHTS_FILE}: the CAM of image {ids[i]} is NaN or "
+                        "infinite: the classifier diverged; no seeds written"
+                    )
                 keys = np.flatnonzero(labels[i])
                 seed = cams.make_seed(cams_per_scale, rgb.shape[:2], keys)
                 cams.save_seed(tmp / f"{ids[i]}.npz", seed)
@@ -152,6 +164,7 @@ def make_seeds(
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(out_dir, made)
         raise
     seconds = time.perf_counter() - start
     summary = {
@@ -168,6 +181,20 @@ def make_seeds(
     }
     (out_dir / "seeds.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _remove_empty(folder: Path, made: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``made`` (the outermost one a call created) while
+    they are empty; nothing when the call created none."""
+    if made is None:
+        return
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            break
+        if path == made:
+            break
 
 
 def evaluate_seeds(

@@ -7,9 +7,14 @@ The maths is mmseg's own: the per-image ``intersect_and_union`` areas collected 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import torch
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
+
+from .errors import TrainingDiverged
 
 
 @METRICS.register_module()
@@ -25,6 +30,20 @@ class PerClassIoUMetric(IoUMetric):
     """
 
     default_prefix = "seg"
+
+    def process(self, data_batch: dict, data_samples) -> None:
+        """``IoUMetric.process``, refusing NaN or infinite ``seg_logits`` (a diverged model's
+        argmax would still give a mask, and an IoU that means nothing)."""
+        for sample in data_samples:
+            logits = (sample.get("seg_logits") or {}).get("data")
+            bad = 0 if logits is None else int(logits.numel() - torch.isfinite(logits).sum())
+            if bad:
+                name = Path(sample.get("img_path") or "?").stem
+                raise TrainingDiverged(
+                    f"{bad} of {logits.numel()} segmentation scores of image {name} are NaN or "
+                    "infinite: the segmentor diverged"
+                )
+        super().process(data_batch, data_samples)
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         """Summary metrics of ``IoUMetric`` (cast to float) plus ``IoU.<class>``."""

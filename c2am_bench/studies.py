@@ -11,6 +11,7 @@ the baseline CAM for each seed (paired deltas), both through the shared cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -219,9 +220,78 @@ def redact(url: str | None) -> str | None:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+# Optuna creates its tables, enum types and ``alembic_version`` row without a lock of its own
+# (optuna/optuna#1092): workers started at the same instant on a fresh database race, and the
+# losers die on a unique violation (``alembic_version_pkc``, ``CREATE TYPE studydirection``).
+# The harness serialises that creation itself: a PostgreSQL advisory lock, a retry elsewhere.
+_PG_LOCK_KEY = 0x6332616D_62656E63  # b"c2ambenc": one fixed key for every c2am-bench process
+_RETRIES, _BACKOFF_S = 3, 0.05  # retried 3 times, after 0.05, 0.1, 0.2 s (x 1-2, jittered)
+
+
+def _is_postgres(url: str) -> bool:
+    return url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+@contextlib.contextmanager
+def storage_creation_lock(url: str):
+    """Serialise Optuna's schema and study creation on ``url`` across processes and machines.
+
+    PostgreSQL: a session-level ``pg_advisory_lock`` (scoped to the database) on a separate
+    short-lived connection, held for the body and released in a ``finally``
+    (``pg_advisory_unlock``, then closing the connection); a worker that dies holding it
+    releases it with its connection. Other URLs: no lock (SQLite has no such primitive across
+    processes; ``journal:`` storages lock their file themselves); see :func:`_created_safely`.
+    Connection errors propagate (the caller turns them into a one-line :class:`ConfigError`).
+    """
+    if not _is_postgres(url):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"),
+                                 {"k": _PG_LOCK_KEY})  # fmt: skip
+                except sqlalchemy.exc.SQLAlchemyError:  # closing the connection releases it
+                    pass
+    finally:
+        engine.dispose()
+
+
+def _created_safely(url: str, create):
+    """``create()`` under :func:`storage_creation_lock`; for non-PostgreSQL URLs (SQLite, MySQL:
+    no lock here) retried a few times with backoff when a simultaneous creator got in first
+    (IntegrityError, "table already exists", "database is locked"). Returns its result."""
+    import random
+    import time
+
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    racy = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.ProgrammingError, StorageInternalError)  # fmt: skip
+    for attempt in range(_RETRIES + 1):
+        try:
+            with storage_creation_lock(url):
+                return create()
+        except racy:
+            if _is_postgres(url) or attempt == _RETRIES:  # under the lock: a real error
+                raise
+            time.sleep(_BACKOFF_S * 2**attempt * (1 + random.random()))
+
+
 def open_storage(url: str, *, heartbeat: int | None = 60):
     """An Optuna storage from a URL: RDB (``sqlite:///``, ``postgresql://``, ...) with heartbeats
     and retry of a dead worker's trial, or ``journal:PATH`` (several processes, one file system).
+
+    Creating the schema of a fresh RDB is safe when several workers start at once
+    (:func:`storage_creation_lock`).
     """
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
@@ -242,7 +312,9 @@ def open_storage(url: str, *, heartbeat: int | None = 60):
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
         )
     try:
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+        return _created_safely(
+            url, lambda: RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+        )
     except (ImportError, ModuleNotFoundError) as err:
         raise ConfigError(f"--storage {redact(url)!r}: driver missing ({err})") from None
     except Exception as err:  # noqa: BLE001 - sqlalchemy raises many kinds for a bad URL/server
@@ -378,12 +450,12 @@ def run_study(
         raise ConfigError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
     until = OBJECTIVES[objective]
     storage = open_storage(storage_url, heartbeat=heartbeat)
-    study = optuna.create_study(
+    study = _created_safely(storage_url, lambda: optuna.create_study(  # once, even if all at once
         study_name=f"{spec.name}-{profile}", storage=storage, direction="maximize",
         sampler=make_sampler(spec), load_if_exists=True,
         # prunes DeepLabV2 trainings (seg objectives) on their intermediate val mIoU
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4),
-    )  # fmt: skip
+    ))  # fmt: skip
     study.set_user_attr("question", spec.question)
     study.set_user_attr("objective", objective)
     study.set_user_attr("profile", profile)

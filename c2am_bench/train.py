@@ -4,6 +4,10 @@ Configs are loaded with :func:`~c2am_bench.config_loading.load_config` (re-expor
 training run writes, in its work dir: mmengine's checkpoints and logs, ``config.py`` (the merged
 config), ``classifier.pth`` (a plain ``state_dict``, loadable with ``weights_only=True``, used to
 start fine-tunes and to make CAMs) and ``metrics.json`` (final validation metrics + timings).
+
+Every training runs :class:`~c2am_bench.hooks.FiniteLossHook`: a loss that becomes NaN or infinite
+stops it at once with :class:`~c2am_bench.errors.TrainingDiverged`; its work dir keeps the log but
+gets no weights file and no ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 
 from .config_loading import load_config
-from .errors import C2AMError, CheckpointError, ConfigError
+from .errors import C2AMError, CheckpointError, ConfigError, TrainingDiverged
 
 __all__ = ["METRICS_FILE", "WEIGHTS_FILE", "load_config", "release_loader_workers", "train"]
 
@@ -73,7 +77,9 @@ def _check_model(cfg, resume: bool) -> None:
         try:
             model = MODELS.build(cfg.model)
         except C2AMError as err:
-            raise ConfigError(f"{name}: model: {err}") from None
+            # keep a ConfigError's kind (an UndertrainedError is what a dry run tolerates)
+            kind = type(err) if isinstance(err, ConfigError) else ConfigError
+            raise kind(f"{name}: model: {err}") from None
         except (KeyError, TypeError, ValueError, AssertionError) as err:
             # registry misses, unknown or ill-typed arguments: the config's fault
             first = str(err.args[0] if err.args else err).strip().splitlines()
@@ -111,6 +117,7 @@ def train(
     launcher: str = "none",
     weights_name: str = WEIGHTS_FILE,
     quiet_console: bool = False,
+    stage: str | None = None,
 ) -> dict:
     """Train ``cfg`` with mmengine's Runner, then validate and write the run's outputs.
 
@@ -121,9 +128,14 @@ def train(
         weights_name: file name of the final plain ``state_dict`` in the work dir.
         quiet_console: keep mmengine's log off the console (the log file in
             the work dir keeps everything).
+        stage: what is trained, named by a divergence message (default ``'training'``).
 
     Returns:
         The metrics written to ``metrics.json``.
+
+    Raises:
+        TrainingDiverged: the loss (or the validation scores) became NaN or infinite; the work
+            dir keeps its log, and no weights file or ``metrics.json`` is written.
     """
     import torch
     from mmengine.dist import get_rank
@@ -135,6 +147,9 @@ def train(
     _check_c2am_inputs(cfg)
     _check_model(cfg, resume)
     _prepare_runtime(cfg, launcher)
+    stage = stage or "training"
+    name = Path(cfg.filename).name if cfg.filename else "config"
+    _add_finite_loss_hook(cfg, stage, name)
     work_dir = Path(cfg.work_dir)
     # the outermost folder this call creates: removed again if the input turns out bad
     made = next((p for p in (*reversed(work_dir.parents), work_dir) if not p.exists()), None)
@@ -171,6 +186,13 @@ def train(
                     release_loader_workers(runner)
     except FileNotFoundError:
         raise
+    except TrainingDiverged as err:
+        # the evidence: the log stays (no weights, no metrics.json: nothing looks finished)
+        if err.log_dir is None and runner is not None:  # found by a metric: say where and when
+            raise TrainingDiverged(f"{stage}: {err} after iteration {runner.iter} of {name}; "
+                                   f"stopped; log kept in {runner.log_dir}",
+                                   log_dir=runner.log_dir) from None  # fmt: skip
+        raise
     except C2AMError:
         # bad input met inside the Runner: leave no half-made run behind (a crash for any other
         # reason keeps its logs and checkpoints for --resume)
@@ -184,6 +206,7 @@ def train(
         "epochs": int(runner.epoch),
         "iterations": int(runner.iter),
         "train_seconds": round(seconds, 2),
+        "iter_seconds": _mean_iter_seconds(runner),
         **{k: float(v) for k, v in val.items()},
     }
     if get_rank() == 0:
@@ -193,6 +216,20 @@ def train(
         text = json.dumps(metrics, indent=1) + "\n"
         _atomic_save(lambda p: Path(p).write_text(text), work_dir / METRICS_FILE)
     return metrics
+
+
+def _add_finite_loss_hook(cfg, stage: str, config: str) -> None:
+    """Append :class:`~c2am_bench.hooks.FiniteLossHook` to ``cfg.custom_hooks`` unless there."""
+    from .hooks import FiniteLossHook  # also registers it
+
+    def is_it(hook) -> bool:
+        if isinstance(hook, dict):
+            return hook.get("type") in ("FiniteLossHook", FiniteLossHook)
+        return isinstance(hook, FiniteLossHook)
+
+    custom = list(cfg.get("custom_hooks") or [])
+    if not any(is_it(h) for h in custom):
+        cfg.custom_hooks = [*custom, dict(type="FiniteLossHook", stage=stage, config=config)]
 
 
 def _remove_made(work_dir: Path, made: Path | None) -> None:
@@ -228,6 +265,19 @@ def release_loader_workers(runner) -> None:
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
             loader._iterator = None
+
+
+def _mean_iter_seconds(runner) -> float | None:
+    """Mean seconds of a training iteration (data + step) from mmengine's ``IterTimerHook``
+    history, the first (warm-up) iteration left out when there are more; ``None`` without it."""
+    import numpy as np
+
+    try:
+        values = np.asarray(runner.message_hub.get_scalar("train/time").data[0], float)
+    except (KeyError, AttributeError, IndexError):
+        return None
+    values = values[1:] if values.size > 1 else values
+    return round(float(values.mean()), 4) if values.size else None
 
 
 def _final_metrics(runner, cfg) -> dict:

@@ -5,7 +5,7 @@
 # has its source, whose setup.py asks for C++14/17 while torch 2.14's headers need C++20. We build
 # the wheel once, keep it in a cache outside the repo and reuse it on every later setup.
 #
-#   CPU machine : ops are built for the CPU (FORCE_CUDA=0), ~9 min on 2 cores.
+#   CPU machine : ops are built for the CPU (FORCE_CUDA=0), 8-11 min on 2 cores (AMD EPYC ~7, Intel Xeon 11).
 #   CUDA machine: when nvcc and a CUDA-capable torch are found, FORCE_CUDA is left unset so the CUDA
 #                 ops are built too (the wheel is cached under a different name). Force either with
 #                 C2AM_MMCV_CUDA=1 / C2AM_MMCV_CUDA=0.
@@ -33,6 +33,13 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then
 fi
 
 start=$(date +%s)
+# Say how long this will take before it starts, and why (the mmcv build is most of it).
+if ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*/mmcv-*.whl >/dev/null 2>&1; then
+  log "setting up $VENV: about 1-2 minutes (torch and the stack from pip, mmcv from the wheel cached in $CACHE)"
+else
+  log "setting up $VENV: about 8-12 minutes on 2 cores (measured: 486 s on a 2-core AMD EPYC, 724 s on a 2-core Intel Xeon, 665 s of it the mmcv build)."
+  log "  why: PyPI has no mmcv $MMCV_VERSION wheel for this torch/Python, so its C++ ops are compiled here once; the wheel is then cached in $CACHE and later set-ups take about 70 s"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV with $("$PY" --version 2>&1)"
   "$PY" -m venv "$VENV"
@@ -68,7 +75,7 @@ wheel=$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n1 || true)
 if [ -n "$wheel" ]; then
   log "reusing cached mmcv wheel $wheel"
 else
-  log "building mmcv $MMCV_VERSION with $FLAVOUR ops from source (about 9 minutes on 2 cores; once per machine)"
+  log "building mmcv $MMCV_VERSION with $FLAVOUR ops from source: 8-11 minutes on 2 cores (once per machine; started $(date +%H:%M))"
   build=$(mktemp -d "$CACHE/build.XXXXXX")
   trap 'rm -rf "$build"' EXIT
   "$VPY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \

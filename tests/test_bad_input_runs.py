@@ -35,6 +35,16 @@ def in_tmp(tmp_path, monkeypatch):
         (["study", "run", "pooling", "--storage", "mysql://u@127.0.0.1:1/x"], "mysql://"),
         (["study", "run", "pooling", "--n-trials", "0"], "--n-trials"),
         (["report", "nothing-here"], "nothing-here"),
+        (["compare", "--cls-options", "model.head.gammma=2"], "gammma: no such key"),
+        (["compare", "--irn-options", "train_cfg.max_epoch=2"], "did you mean 'max_epochs'"),
+        (["compare", "--seg-options", "model.decode_head.dropoutt=0.1"], "dropout_ratio"),
+        (
+            ["compare", "--profile", "paper", "--cls-options", "model.head.gammma=2"],
+            "cam_r50_5e_voc12aug-512.py",
+        ),
+        (["compare", "--seg-options", "=3"], "malformed"),
+        (["study", "run", "pooling", "--seg-options", "train_cfg.max_iter=3"], "'max_iters'"),
+        (["study", "run", "pooling", "--cls-options", "optim_wrapper.optimizer.lrr=3"], "'lr'"),
     ],
 )
 def test_one_line_exit_2_nothing_written(in_tmp, capsys, argv, culprit):

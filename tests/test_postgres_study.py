@@ -1,4 +1,6 @@
 """Two workers on one study through PostgreSQL; one is SIGKILLed mid-trial, a restart finishes.
+Workers started at the same instant on fresh databases (Optuna's schema-creation race,
+optuna/optuna#1092): each exits 0, a surplus worker says it has nothing left to do.
 
 Starts a throw-away PostgreSQL cluster on loopback (initdb in a temp dir, trust auth). When no
 server binaries exist the test is skipped with the reason (CI installs them first:
@@ -78,12 +80,12 @@ def _worker(cwd: Path, url: str, tag: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _trials(url: str):
+def _trials(url: str, study: str = f"{STUDY}-{PROFILE}"):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=f"{STUDY}-{PROFILE}", storage=url).get_trials()
+        return optuna.load_study(study_name=study, storage=url).get_trials()
     except KeyError:  # not created yet
         return []
 
@@ -136,3 +138,146 @@ def test_two_workers_one_killed_every_grid_point_once(postgres_url, tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "reports" / "final" / "index.html").is_file()
+
+
+# -- simultaneous starts on a fresh database (Optuna's schema-creation race, optuna#1092) ---------
+# Each worker is a ``python -c`` that imports what it needs, touches its ready file, then waits for
+# one shared go file: the parent creates it once every worker is ready, so they all start within a
+# millisecond or two of each other (a wall-clock deadline would be missed by a slow import).
+_BARRIER = """
+import sys, time
+from pathlib import Path
+import optuna, optuna.storages, psycopg2, sqlalchemy
+import c2am_bench.cli, c2am_bench.cli_runs, c2am_bench.studies
+import c2am_bench.hooks, c2am_bench.pipeline  # torch: imported before the start, not after
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.001)
+"""
+# what ``study run`` does with the storage (its early open_storage, then run_study), on a stub
+# runner: the trials are instant, so only the creation of the schema and the study is exercised
+_STUB_WORKER = """
+from c2am_bench import studies
+from c2am_bench.pipeline import Results
+
+class Stub:
+    data_key, irn_base = "stub", {}
+
+    def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+        return Results(runs=[{"seed_miou": 1.0 + trial}])
+
+url = sys.argv[3]
+studies.open_storage(url, heartbeat=None)
+studies.run_study(studies.find_spec("formulation"), lambda data: Stub(), storage_url=url,
+                  profile="smoke", seeds=(0,), heartbeat=2)
+"""
+_STORAGE_ONLY = _BARRIER + _STUB_WORKER
+_CLI = _BARRIER + "sys.exit(c2am_bench.cli.main(sys.argv[3:]))\n"
+FORMULATION = 3  # grid points of studies/formulation.yaml
+
+
+def _fresh_db(url: str, name: str) -> str:
+    """A new, empty database on the server of ``url`` (no Optuna schema yet); its URL."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = psycopg2.connect(host=u.host, port=u.port, user=u.username, dbname="postgres")
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+def _start_together(cwd: Path, code: str, argvs: list[list[str]], tag: str):
+    """Start one ``python -c code`` per argv, released at once; (processes, log paths)."""
+    go = cwd / f"{tag}.go"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs, logs, ready = [], [], []
+    for i, argv in enumerate(argvs):
+        ready.append(cwd / f"{tag}-{i}.ready")
+        logs.append(cwd / f"{tag}-{i}.log")
+        with open(logs[-1], "w") as log:
+            procs.append(subprocess.Popen([sys.executable, "-c", code, str(ready[-1]), str(go),
+                                           *argv], cwd=cwd, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT))  # fmt: skip
+    deadline = time.time() + 120
+    while not all(r.exists() for r in ready):
+        crashed = [p for p in procs if p.poll() is not None]
+        assert not crashed and time.time() < deadline, [p.read_text()[-2000:] for p in logs]
+        time.sleep(0.05)
+    go.touch()
+    return procs, logs
+
+
+def _wait_all(procs, logs, timeout: float) -> list[int]:
+    deadline = time.time() + timeout
+    codes = []
+    for p in procs:
+        try:
+            codes.append(p.wait(timeout=max(deadline - time.time(), 1)))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes.append(p.wait())
+    return codes
+
+
+def _complete_points(url: str, study: str) -> list[str]:
+    from optuna.trial import TrialState
+
+    trials = _trials(url, study)
+    return [json.dumps(t.params, sort_keys=True) for t in trials if t.state == TrialState.COMPLETE]
+
+
+def test_simultaneous_starts_on_a_fresh_database_create_the_schema_once(postgres_url, tmp_path):
+    """The exact race, fast: 4 processes x 3 fresh databases open the storage at the same instant
+    (without the harness's creation lock, some die on alembic_version_pkc or CREATE TYPE)."""
+    for r in range(3):
+        url = _fresh_db(postgres_url, f"race_{r}")
+        procs, logs = _start_together(tmp_path, _STORAGE_ONLY, [[url]] * 4, f"race{r}")
+        codes = _wait_all(procs, logs, timeout=120)
+        tails = [p.read_text()[-1500:] for p in logs]
+        assert codes == [0] * 4, list(zip(codes, tails, strict=True))
+        points = _complete_points(url, "formulation-smoke")
+        assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (r, points)
+
+
+def test_simultaneous_starts_on_a_fresh_sqlite_file_are_retried(tmp_path):
+    """The same race on SQLite (no lock there: a bounded retry); no PostgreSQL needed."""
+    for r in range(3):
+        url = f"sqlite:///{tmp_path / f'race_{r}.db'}"
+        procs, logs = _start_together(tmp_path, _STORAGE_ONLY, [[url]] * 4, f"sqlite{r}")
+        codes = _wait_all(procs, logs, timeout=120)
+        tails = [p.read_text()[-1500:] for p in logs]
+        assert codes == [0] * 4, list(zip(codes, tails, strict=True))
+        points = _complete_points(url, "formulation-smoke")
+        assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (r, points)
+
+
+def test_four_workers_started_at_once_on_fresh_databases_all_exit_0(postgres_url, tmp_path):
+    """4 ``study run`` workers on the 3-point formulation grid, started at the same instant on a
+    fresh database, 3 rounds sharing one work dir (rounds 2-3 hit the stage cache): each worker
+    exits 0, each point is COMPLETE once, and a worker that found nothing to do says so."""
+    from c2am_bench.cli import main
+
+    assert main(["-q", "data", "synth", "--profile", PROFILE,
+                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v2")]) == 0  # fmt: skip
+    for r in range(1, 4):
+        url = _fresh_db(postgres_url, f"c2am_r{r}")
+        argvs = [["study", "run", "formulation", "--profile", PROFILE, "--storage", url,
+                  "--heartbeat", "2", "--work-dir", "work", "--report-dir", f"reports/r{r}-{i}"]
+                 for i in range(4)]  # fmt: skip
+        procs, logs = _start_together(tmp_path, _CLI, argvs, f"round{r}")
+        codes = _wait_all(procs, logs, timeout=420 if r == 1 else 180)
+        texts = [p.read_text() for p in logs]
+        assert codes == [0] * 4, [(c, t[-2000:]) for c, t in zip(codes, texts, strict=True)]
+        points = _complete_points(url, f"formulation-{PROFILE}")
+        assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (r, points)
+        idle = [i for i, t in enumerate(texts) if "nothing left for this worker" in t]
+        for i in idle:
+            line = next(x for x in texts[i].splitlines() if "nothing left" in x)
+            assert line.startswith("study 'formulation': nothing left for this worker"), line
+            assert "c2am-bench report" in line
+            assert not (tmp_path / "reports" / f"r{r}-{i}").exists()
+        if r == 1:  # trials take tens of seconds: the three points are taken before any finishes
+            assert idle, [t[-1500:] for t in texts]

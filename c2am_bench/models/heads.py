@@ -27,7 +27,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UndertrainedError
 from .pooling import check_pooling, pool
 
 AGGREGATIONS = {"all": "all", "class": "by_class"}  # config value -> array name in the .npz
@@ -248,7 +248,7 @@ class C2AMHead(CAMHead):
                               for z in empty)  # fmt: skip
             is_file = isinstance(global_cam, str | os.PathLike)
             where = f"global_cam file {global_cam}" if is_file else "global_cam"
-            raise ConfigError(
+            raise UndertrainedError(
                 f"{where} is all zero for class {shown}: no training image of it (or its CAM is "
                 "zero on all of them), so C2AM cannot train it; build the Global CAM from a "
                 "split where every class appears"
