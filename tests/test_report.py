@@ -1,5 +1,6 @@
-"""Tests for c2am_bench.report: statistics (hand-computed), summary, tables, figures, the report
-directory (atomic, refuses foreign folders) and index.html's links."""
+"""Tests for c2am_bench.report: statistics (hand-computed and against scipy.stats), summary,
+tables, figures (one dot per seed), the report directory (atomic, refuses foreign folders) and
+index.html's links."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 from PIL import Image
 from report_synth import SEEDS, VARIANTS, build_results, build_study_results, make_study
+from scipy import stats as scipy_stats
 
 from c2am_bench import cam_figures as cf
 from c2am_bench.datasets import voc
@@ -52,29 +55,19 @@ def report(results_dir, tmp_path_factory):
 
 
 @pytest.mark.parametrize("df", sorted(T975))
-def test_t_quantile_matches_tables(df):
-    assert S.t_quantile(0.975, df) == pytest.approx(T975[df], abs=2e-9)
-    assert S.t_two_sided_mass(T975[df], df) == pytest.approx(0.95, abs=1e-9)
+def test_mean_ci_uses_published_t_quantiles(df):
+    # n = df + 1 values 0, 1, ..., df: sd = sqrt(n (n + 1) / 12); half = t_{0.975, df} sd / sqrt(n)
+    n = df + 1
+    m = S.mean_ci(np.arange(n, dtype=float))
+    sd = math.sqrt(n * (n + 1) / 12)
+    assert m.half_width == pytest.approx(T975[df] * sd / math.sqrt(n), rel=1e-9)
+    assert m.half_width == pytest.approx(scipy_stats.t.ppf(0.975, df) * sd / math.sqrt(n))
 
 
-def test_t_quantile_closed_forms_and_scipy():
-    # df = 1 is Cauchy: tan(pi (p - 1/2)); df = 2: t = (2p - 1) sqrt(2 / (1 - (2p - 1)^2)).
-    for p in (0.6, 0.9, 0.975, 0.995):
-        assert S.t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-10)
-        a = 2 * p - 1
-        assert S.t_quantile(p, 2) == pytest.approx(a * math.sqrt(2 / (1 - a * a)), rel=1e-10)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    for df in (3, 5, 7, 8, 15, 31, 200):
-        for p in (0.75, 0.95, 0.975, 0.999):
-            assert S.t_quantile(p, df) == pytest.approx(scipy_stats.t.ppf(p, df), rel=1e-9)
-
-
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
-def test_t_quantile_rejects_bad_df(bad):
-    with pytest.raises(ValueError, match="df"):
-        S.t_quantile(0.975, bad)
-    with pytest.raises(ValueError, match="0.5 < p < 1"):
-        S.t_quantile(0.3, 3)
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.5, 1.5])
+def test_mean_ci_rejects_bad_confidence(bad):
+    with pytest.raises(ValueError, match="confidence"):
+        S.mean_ci([1.0, 2.0], bad)
 
 
 def test_mean_ci_hand_computed():
@@ -107,6 +100,25 @@ def test_delta_ci_distinguishable():
     assert S.delta_ci([-2.0, -2.2, -1.9]).distinguishable is True
     assert S.delta_ci([1.0, -0.5, 0.2]).distinguishable is False
     assert S.delta_ci([0.0, 0.0]).distinguishable is False  # zero width at 0: not different
+
+
+def test_paired_delta_p_value_is_ttest_rel():
+    # [2.0, 2.2, 1.9]: mean 2.0333, sd 0.152753, t = 23.0544 on 2 df -> p = 0.0018759
+    ci = S.delta_ci([2.0, 2.2, 1.9])
+    assert ci.p == pytest.approx(0.0018759, abs=1e-7)
+    values, base = [31.0, 45.5, 38.2, 40.0], [30.0, 44.0, 38.5, 37.9]
+    ci = S.paired_delta(values, base)
+    ref = scipy_stats.ttest_rel(values, base)
+    assert ci.p == pytest.approx(ref.pvalue, rel=1e-12)
+    assert ci.mean == pytest.approx(np.mean(np.subtract(values, base)))
+    assert (ci.p < 0.05) == ci.distinguishable  # the test and the 95 % interval agree
+    # pairs with a NaN on either side are dropped; fewer than two pairs: no test
+    assert S.paired_delta([1.0, np.nan, 3.0], [0.5, 2.0, np.nan]).n == 1
+    assert math.isnan(S.paired_delta([1.0, np.nan], [0.5, 2.0]).p)
+    assert math.isnan(S.delta_ci([0.0, 0.0]).p)  # 0 / 0
+    assert S.delta_ci([1.0, 1.0, 1.0]).p == 0.0  # no spread at all: sd 0, t infinite
+    with pytest.raises(ValueError, match="pairs must match"):
+        S.paired_delta([1.0, 2.0], [1.0])
 
 
 def test_paired_differences_pair_by_seed():
@@ -195,12 +207,41 @@ def test_summary_columns_and_hand_values(results_dir):
         assert row["delta_pseudo_miou_n"] == 3
         excludes = d.mean() - half > 0 or d.mean() + half < 0
         assert bool(row["delta_pseudo_miou_distinguishable"]) == excludes
+        assert row["delta_pseudo_miou_p"] == pytest.approx(
+            scipy_stats.ttest_rel(runs[runs["variant"] == v].set_index("seed")["pseudo_miou"],
+                                  base).pvalue, rel=1e-12)  # fmt: skip
     # the synthetic data: C2AM gains ~2 points on every seed, CAM+Constant is noise
     by = summary.set_index("variant")
     assert bool(by.loc["c2am", "delta_seed_miou_distinguishable"]) is True
     assert bool(by.loc["cam_constant", "delta_seed_miou_distinguishable"]) is False
     assert by.loc["cam", "delta_seed_miou"] == 0.0
     assert pd.isna(by.loc["cam", "delta_seed_miou_distinguishable"])
+    assert math.isnan(by.loc["cam", "delta_seed_miou_p"])
+
+
+def test_summary_interval_and_p_from_scipy(results_dir):
+    """Every mean's half-width is t.ppf(0.975, n - 1) sd / sqrt(n) over the per-seed values, and
+    every delta's p is scipy's ttest_rel of the variant's and the baseline's per-seed values."""
+    runs = load_results(results_dir).runs
+    summary = T.summary_frame(runs, "cam").set_index("variant")
+    base = runs[runs["variant"] == "cam"].set_index("seed")
+    for v in VARIANTS:
+        mine = runs[runs["variant"] == v].set_index("seed")
+        for m in ("seed_miou", "seed_miou_fixed", "pseudo_miou", "seg_miou"):
+            x = mine[m].to_numpy()
+            n = len(x)
+            half = scipy_stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)
+            row = summary.loc[v]
+            assert (row[f"{m}_ci_high"] - row[f"{m}_ci_low"]) / 2 == pytest.approx(half, rel=1e-12)
+            if v == "cam":
+                continue
+            p = scipy_stats.ttest_rel(mine[m], base.loc[mine.index, m]).pvalue
+            assert row[f"delta_{m}_p"] == pytest.approx(p, rel=1e-12)
+            d = (mine[m] - base[m]).to_numpy()
+            dhalf = scipy_stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
+            ci = (row[f"delta_{m}_ci_high"] - row[f"delta_{m}_ci_low"]) / 2
+            assert ci == pytest.approx(dhalf, rel=1e-12)
+            assert bool(row[f"delta_{m}_distinguishable"]) == (p < 0.05)
 
 
 def test_one_seed_ci_is_na(tmp_path):
@@ -223,6 +264,13 @@ def test_format_cells():
     assert T.format_delta(0.3, -0.8, 1.4, 3, False) == "≈ +0.3 ± 1.1"
     assert T.format_delta(-0.04, -0.5, 0.4, 3, False) == "≈ +0.0 ± 0.5"  # never "-0.0"
     assert T.format_delta(0.3, float("nan"), float("nan"), 1, None) == "+0.3 (CI n/a)"
+    assert T.format_delta(1.23, 0.5, 1.96, 3, True, p=0.0412) == "+1.2 ± 0.7 (p 0.04)"
+    assert T.format_delta(0.3, -0.8, 1.4, 3, False, p=0.41) == "≈ +0.3 ± 1.1 (p 0.41)"
+    assert T.format_delta(2.0, 1.6, 2.4, 3, True, p=0.00188) == "+2.0 ± 0.4 (p 0.002)"
+    assert T.format_delta(2.0, 1.9, 2.1, 9, True, p=1e-5) == "+2.0 ± 0.1 (p < 0.001)"
+    assert T.format_delta(0.0, 0.0, 0.0, 2, False, p=float("nan")) == "≈ +0.0 ± 0.0"
+    assert T.format_delta(0.3, float("nan"), float("nan"), 1, None, p=0.5) == "+0.3 (CI n/a)"
+    assert T._tex_cell("+2.0 ± 0.1 (p < 0.001)") == r"+2.0 $\pm$ 0.1 (p $<$ 0.001)"
 
 
 def test_table1_paper_columns(results_dir):
@@ -236,6 +284,9 @@ def test_table1_paper_columns(results_dir):
     assert paper.loc["CAM+Constant"].tolist() == ["", "69.41", ""]
     assert table.set_index("method").loc["CAM+Constant", "Δ seed"].startswith("≈ ")
     assert not table.set_index("method").loc["C2AM", "Δ seed"].startswith("≈")
+    # the paired t-test's p beside every delta with an interval
+    assert re.fullmatch(r"\+2\.\d ± 0\.\d \(p 0\.00\d\)", table.loc[2, "Δ seed"])
+    assert re.fullmatch(r"≈ \+0\.\d ± \d\.\d \(p 0\.\d\d\)", table.loc[1, "Δ seed"])
 
 
 def test_missing_stages_render_as_dashes(tmp_path):
@@ -249,6 +300,110 @@ def test_missing_stages_render_as_dashes(tmp_path):
     assert row.count("| — |") >= 2  # pseudo-mask and segmentation did not run
     assert not (out / "pseudo_curves.png").exists()
     assert "CAM overlays not drawn" in (out / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------- figures: seed dots
+
+
+def _dots(ax) -> tuple[list[PathCollection], np.ndarray]:
+    """The Axes' scatter collections (the per-seed dots) and all their (x, y) offsets."""
+    cols = [c for c in ax.collections if isinstance(c, PathCollection)]
+    xy = np.concatenate([c.get_offsets() for c in cols]) if cols else np.empty((0, 2))
+    return cols, np.asarray(xy, dtype=float)
+
+
+def _row(xy: np.ndarray, i: int) -> np.ndarray:
+    """The x of the dots drawn in row ``i`` (rows are 1 apart; dots stay within ±0.5)."""
+    return np.sort(xy[np.abs(xy[:, 1] - i) < 0.5, 0])
+
+
+def _check_on_top(ax, cols):
+    """Dots above the bars and error bars; the legend label once per Axes."""
+    below = [a.get_zorder() for a in [*ax.patches, *ax.lines]]
+    below += [c.get_zorder() for c in ax.collections if not isinstance(c, PathCollection)]
+    assert min(c.get_zorder() for c in cols) > max(below)
+    assert [c.get_label() for c in cols].count(figures.SEED_DOTS) == 1
+
+
+@pytest.fixture(scope="module")
+def loaded(results_dir):
+    runs = load_results(results_dir).runs
+    return runs, T.summary_frame(runs, "cam")
+
+
+@pytest.mark.parametrize("metric", list(figures.BAR_METRICS))
+def test_metric_bars_one_dot_per_seed(loaded, metric):
+    runs, summary = loaded
+    ax = figures.draw_metric_bars(summary, runs, metric)
+    cols, xy = _dots(ax)
+    assert len(xy) == len(VARIANTS) * len(SEEDS)  # one per (method, seed)
+    palette = figures.palette_for(summary["variant"].tolist())
+    for i, (v, mean) in enumerate(zip(summary["variant"], summary[metric], strict=True)):
+        x = _row(xy, i)
+        assert x == pytest.approx(np.sort(runs.loc[runs["variant"] == v, metric].to_numpy()))
+        assert x.mean() == pytest.approx(mean)  # the bar is the mean of its dots
+        assert tuple(cols[i].get_facecolor()[0][:3]) == pytest.approx(palette[v])
+    _check_on_top(ax, cols)
+
+
+@pytest.mark.parametrize("metric", list(figures.BAR_METRICS))
+def test_deltas_one_dot_per_seed(loaded, metric):
+    runs, summary = loaded
+    ax = figures.draw_deltas(summary, runs, metric)
+    cols, xy = _dots(ax)
+    others = summary[~summary["is_baseline"]]
+    assert len(xy) == len(others) * len(SEEDS)
+    base = runs[runs["variant"] == "cam"].set_index("seed")[metric]
+    for i, (v, mean) in enumerate(zip(others["variant"], others[f"delta_{metric}"], strict=True)):
+        d = runs[runs["variant"] == v].set_index("seed")[metric] - base  # the per-seed deltas
+        x = _row(xy, i)
+        assert x == pytest.approx(np.sort(d.to_numpy()))
+        assert x.mean() == pytest.approx(mean)
+    _check_on_top(ax, cols)
+
+
+def test_ladder_one_dot_per_seed(loaded):
+    from c2am_bench.report.schema import LADDER
+
+    runs, summary = loaded
+    assert T.ladder_variants(summary, runs) == ["cam"]
+    ax = figures.draw_ladder(summary, runs, "cam")
+    cols, xy = _dots(ax)
+    assert len(xy) == len(LADDER) * len(SEEDS)
+    mine = runs[runs["variant"] == "cam"]
+    for i, (col, _, _) in enumerate(LADDER):
+        assert _row(xy, i) == pytest.approx(np.sort(mine[col].to_numpy()))
+        assert _row(xy, i).mean() == pytest.approx(summary.loc[0, col])
+    _check_on_top(ax, cols)
+
+
+def test_figures_have_one_seed_legend_entry(loaded, tmp_path, monkeypatch):
+    """The multi-panel figures say "one dot per seed" once, in the figure legend."""
+    runs, summary = loaded
+    seen = {}
+
+    def capture(fig, out, **kwargs):
+        texts = [t.get_text() for lg in [*fig.legends, *(a.get_legend() for a in fig.axes)]
+                 if lg is not None for t in lg.get_texts()]  # fmt: skip
+        seen[out.name] = texts
+        return out
+
+    monkeypatch.setattr(figures, "save_figure", capture)
+    figures.plot_metric_bars(summary, runs, tmp_path / "metrics.png")
+    figures.plot_deltas(summary, runs, tmp_path / "deltas.png")
+    figures.plot_ladder(summary, runs, tmp_path / "oracle_ladder.png")
+    assert set(seen) == {"metrics.png", "deltas.png", "oracle_ladder.png"}
+    for name, texts in seen.items():
+        assert texts.count(figures.SEED_DOTS) == 1, name
+
+
+def test_one_seed_dot_sits_on_the_bar_end(tmp_path):
+    runs = load_results(build_results(tmp_path, seeds=(7,), files=False)).runs
+    summary = T.summary_frame(runs, "cam")
+    _, xy = _dots(figures.draw_metric_bars(summary, runs, "seed_miou"))
+    assert xy[:, 0] == pytest.approx(summary["seed_miou"].to_numpy())
+    _, xy = _dots(figures.draw_deltas(summary, runs, "seed_miou"))
+    assert xy[:, 0] == pytest.approx(summary["delta_seed_miou"].to_numpy()[1:])
 
 
 # --------------------------------------------------------------------------- report directory
@@ -266,6 +421,7 @@ def _non_blank(path):
 FIGURES = (
     "metrics.png",
     "deltas.png",
+    "oracle_ladder.png",
     "seed_curves.png",
     "pseudo_curves.png",
     "per_class.png",
@@ -295,6 +451,9 @@ def test_report_files(report, results_dir):
     assert json.loads((report / MARKER).read_text())["renderer"] == "c2am_bench.report"
     summary = pd.read_csv(report / "summary.csv")
     assert summary["variant"].tolist() == list(VARIANTS)
+    p = T.summary_frame(load_results(results_dir).runs, "cam")["delta_seed_miou_p"]
+    assert summary["delta_seed_miou_p"][1:].tolist() == pytest.approx(p[1:].tolist(), rel=5e-3)
+    assert pd.isna(summary.loc[0, "delta_seed_miou_p"])  # the baseline: no test
     assert not list(report.parent.glob(".report.*"))  # no temp or old dir left beside it
 
 
@@ -307,6 +466,8 @@ def test_table_md_and_tex(report):
     md = (report / "table.md").read_text()
     assert "| paper (VOC 2012) seed | paper (VOC 2012) pseudo-mask |" in md
     assert "51.39" in md and "69.41" in md and "48.3" in md
+    assert "(p 0.0" in md and "paired t-test" in md
+    assert "## Oracle ladder" in md
     assert "## Foreground precision and recall" in md and "## Environment" in md
     assert "| git commit | abc1234 |" in md
     tex = (report / "table.tex").read_text()
@@ -495,5 +656,8 @@ def test_study_report(tmp_path, caplog):
     )
     for name in ("metrics.png", "deltas.png", "seed_curves.png", "per_class.png"):
         _non_blank(out / name)
+    # one dot per distinct run: the baseline's 8 cached re-runs show as its 2 seeds
+    _, xy = _dots(figures.draw_metric_bars(summary, runs, "seed_miou"))
+    assert len(xy) == summary["n_runs"].sum() == 9 * 2
     legend = pd.read_csv(out / "summary.csv")["display"].tolist()
     assert legend[0] == "CAM" and len(set(legend)) == 9

@@ -1,6 +1,11 @@
 """Report figures: metric bars and paired deltas with 95 % intervals, per-class IoU heat maps,
 threshold curves, Optuna study plots, and the CAM figures of :mod:`c2am_bench.cam_figures`.
 
+Every figure that shows a mean and its interval over seeds (metric bars, paired deltas, the
+oracle ladder) also shows the values that mean was taken over, one dot per seed (per distinct run:
+:func:`~c2am_bench.report.tables.seed_values`, :func:`~c2am_bench.report.tables.seed_deltas`),
+filled in the bar's colour with a darker edge.
+
 ``draw_*`` functions take tidy frames and an optional ``ax`` and return the ``Axes``; ``plot_*``
 functions write one PNG (atomically, via :func:`~c2am_bench.cam_figures.save_figure`) and return
 its path. Everything renders on pyplot-free Agg figures except Optuna's matplotlib plots, which
@@ -21,24 +26,30 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..cam_figures import new_figure, save_figure
 from ..errors import C2AMError
-from .schema import METRICS, STAGES, Results
-from .stats import dedupe_runs
+from .schema import LADDER, METRICS, STAGES, Results
+from .tables import ladder_variants, seed_deltas, seed_values
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FigureFile",
     "BAR_METRICS",
+    "SEED_DOTS",
     "draw_deltas",
+    "draw_ladder",
     "draw_metric_bars",
     "draw_threshold_curves",
     "palette_for",
     "plot_cam_figures",
     "plot_deltas",
+    "plot_ladder",
     "plot_metric_bars",
     "plot_optuna",
     "plot_per_class",
@@ -54,6 +65,8 @@ BAR_METRICS = {
     "seg_miou": "segmentation (val)",
 }
 FIXED_SEED_THRESHOLD = 0.15
+SEED_DOTS = "one dot per seed"  # the legend entry of the per-seed dots
+_LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,47 @@ def _height(n: int, per: float = 0.42, extra: float = 1.6) -> float:
     return max(2.6, per * n + extra)
 
 
+def _darker(colour, factor: float = 0.5) -> tuple[float, float, float]:
+    return tuple(factor * c for c in to_rgb(colour))
+
+
+def _lighter(colour, white: float = 0.4) -> tuple[float, float, float]:
+    """``colour`` mixed with ``white`` parts of white: a bar's face, so that the dots drawn on it
+    in the full colour stand out."""
+    return tuple((1.0 - white) * c + white for c in to_rgb(colour))
+
+
+def _seed_dots(
+    ax: Axes, values, row: float, colour, offset: float = 0.17, spread: float = 0.09
+) -> PathCollection | None:
+    """One dot per value at ``x = value`` in row ``row``, spread over ``row + offset ± spread``
+    (the lower half of a bar, clear of the error bar on the row's centre line), in ``colour``
+    with a darker edge, above the bars and error bars. The Axes' first dots carry the legend
+    label :data:`SEED_DOTS`."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return None
+    y = row + offset + (np.linspace(-spread, spread, x.size) if x.size > 1 else np.zeros(1))
+    colour = colour if colour is not None else "lightgrey"
+    first = not any(c.get_label() == SEED_DOTS for c in ax.collections)
+    return ax.scatter(x, y, s=20, color=colour, edgecolors=[_darker(colour)], linewidths=0.9,
+                      zorder=3.5, label=SEED_DOTS if first else "_nolegend_")  # fmt: skip
+
+
+def _seed_legend(handles: Sequence = ()) -> list:
+    """Legend handles ending with the per-seed dot's (neutral grey, as every variant has its own
+    colour)."""
+    dot = Line2D([], [], ls="", marker="o", ms=5, mfc="lightgrey", mec="dimgrey", mew=0.9,
+                 label=SEED_DOTS)  # fmt: skip
+    return [*handles, dot]
+
+
+def _figure_legend(fig: Figure, handles: Sequence) -> None:
+    fig.legend(handles=list(handles), loc="outside lower center", ncol=len(handles), fontsize=8,
+               frameon=False)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- bars and deltas
 
 
@@ -98,13 +152,15 @@ def draw_metric_bars(
     """Horizontal bars of ``metric``'s mean per variant with its t interval and each seed's dot.
 
     Variants follow ``summary``'s order (baseline on top); the value (mean ± half-width) is
-    written inside each bar. A variant with one seed has no error bar (its interval is
-    undefined) and says so. Repeated identical runs (a study's cached baseline) show one dot.
+    written inside each bar. The dots are the runs the mean was taken over
+    (:func:`~c2am_bench.report.tables.seed_values`: repeated identical runs, a study's cached
+    baseline, show one dot). A variant with one seed has no error bar (its interval is
+    undefined) and says so; its one dot sits on the bar's end.
     """
     if ax is None:
         ax = new_figure(figsize=(5, _height(len(summary)))).subplots()
     palette = palette or palette_for(summary["variant"].tolist())
-    runs = dedupe_runs(runs, [metric])
+    runs = seed_values(runs)
     values = [summary[metric], summary[f"{metric}_ci_high"], runs[metric]]
     top = max((float(np.nanmax(v)) for v in values if v.notna().any()), default=1.0)
     xmax = min(100.0, top * 1.15 + 2.0)
@@ -114,10 +170,11 @@ def draw_metric_bars(
             ax.text(0.01 * xmax, i, "not run", va="center", fontsize=8, color="grey")
             continue
         xerr = [[mean - low], [high - mean]] if np.isfinite(low) else None
+        colour = palette.get(row["variant"]) or "grey"
         ax.barh(
             i,
             mean,
-            color=palette.get(row["variant"]),
+            color=_lighter(colour),
             xerr=xerr,
             capsize=4,
             height=0.65,
@@ -125,20 +182,10 @@ def draw_metric_bars(
             edgecolor="black",
             lw=0.5,
         )
-        seeds = runs.loc[runs["variant"] == row["variant"], metric].dropna()
-        jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
-        ax.plot(seeds, i + jitter, "o", ms=3.5, mfc="white", mec="black", mew=0.8, zorder=3)
+        mine = runs[runs["variant"] == row["variant"]].sort_values("seed", kind="stable")
+        _seed_dots(ax, mine[metric], i, colour)
         text = f"{mean:.1f}" + (f" ± {(high - low) / 2:.1f}" if np.isfinite(low) else " (n=1)")
-        ax.text(
-            0.015 * xmax,
-            i,
-            text,
-            va="center",
-            ha="left",
-            fontsize=8,
-            zorder=4,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-        )
+        ax.text(0.015 * xmax, i, text, va="center", fontsize=8, zorder=4, bbox=_LABEL_BOX)
     ax.set_yticks(np.arange(len(summary)), summary["display"].tolist())
     ax.set_ylim(len(summary) - 0.5, -0.5)  # baseline on top (not invert_yaxis: axes share y)
     ax.set_xlim(0, xmax)
@@ -165,28 +212,35 @@ def plot_metric_bars(
     for ax in axes[1:]:
         ax.tick_params(axis="y", left=False)
     n = int(summary["n_seeds"].max())
-    fig.suptitle(
-        f"mIoU per stage: mean over seeds, 95 % t interval (n = {n}); dots = seeds", fontsize=11
-    )
+    fig.suptitle(f"mIoU per stage: mean over seeds, 95 % t interval (n = {n})", fontsize=11)
+    _figure_legend(fig, _seed_legend())
     return save_figure(fig, out)
 
 
 def draw_deltas(
     summary: pd.DataFrame,
+    runs: pd.DataFrame,
     metric: str,
     ax: Axes | None = None,
     palette: Mapping[str, tuple] | None = None,
 ) -> Axes:
     """Forest plot of the paired delta vs the baseline for ``metric``, one row per variant.
 
-    Filled marker: the 95 % interval excludes 0 (distinguishable); hollow: it does not; a cross
-    with no bar: fewer than two pairs (interval undefined).
+    Large marker: the mean; filled: the 95 % interval excludes 0 (distinguishable); hollow: it
+    does not; a cross with no bar: fewer than two pairs (interval undefined). Below it, one dot
+    per seed: that seed's paired difference (:func:`~c2am_bench.report.tables.seed_deltas`, the
+    differences the mean and interval were taken over).
     """
     rows = summary[~summary["is_baseline"]]
     if ax is None:
         ax = new_figure(figsize=(4.5, _height(len(rows)))).subplots()
     palette = palette or palette_for(summary["variant"].tolist())
     d = f"delta_{metric}"
+    base = summary.loc[summary["is_baseline"], "variant"]
+    if len(base):
+        pairs = seed_deltas(runs, base.iloc[0], [metric])[metric]
+    else:
+        pairs = pd.DataFrame(columns=["variant", "seed", "delta"])
     for i, row in enumerate(rows.to_dict("records")):
         mean, low, high = row[d], row[f"{d}_ci_low"], row[f"{d}_ci_high"]
         if not np.isfinite(mean):
@@ -194,6 +248,8 @@ def draw_deltas(
             continue
         colour = palette.get(row["variant"], "black")
         dist = row[f"{d}_distinguishable"]
+        mine = pairs[pairs["variant"] == row["variant"]].sort_values("seed", kind="stable")
+        _seed_dots(ax, mine["delta"], i, colour, offset=0.28, spread=0.06)
         ax.annotate(
             f"{round(mean, 1) + 0.0:+.1f}",  # no "-0.0"
             (mean, i),
@@ -218,7 +274,8 @@ def draw_deltas(
         else:
             ax.plot(mean, i, "x", ms=8, color=colour, mew=2)
     ax.axvline(0.0, color="grey", lw=1, ls="--")
-    span = rows[[d, f"{d}_ci_low", f"{d}_ci_high"]].abs().to_numpy(dtype=float)
+    shown = pairs.loc[pairs["variant"].isin(rows["variant"]), "delta"].to_numpy(dtype=float)
+    span = np.abs(np.r_[rows[[d, f"{d}_ci_low", f"{d}_ci_high"]].to_numpy(float).ravel(), shown])
     span = np.nanmax(span) if np.isfinite(span).any() else 1.0
     ax.set_xlim(-1.25 * span - 0.05, 1.25 * span + 0.05)  # symmetric: 0 in the middle
     ax.set_yticks(np.arange(len(rows)), rows["display"].tolist())
@@ -230,7 +287,10 @@ def draw_deltas(
 
 
 def plot_deltas(
-    summary: pd.DataFrame, out: str | os.PathLike, palette: Mapping[str, tuple] | None = None
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    out: str | os.PathLike,
+    palette: Mapping[str, tuple] | None = None,
 ) -> Path | None:
     """:func:`draw_deltas` per stage metric; ``None`` with no non-baseline variant or no delta."""
     rows = summary[~summary["is_baseline"]]
@@ -240,7 +300,7 @@ def plot_deltas(
     fig = new_figure(figsize=(3.3 * len(metrics) + 1.8, _height(len(rows), extra=2.0)))
     axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     for ax, m in zip(axes, metrics, strict=True):
-        draw_deltas(summary, m, ax=ax, palette=palette)
+        draw_deltas(summary, runs, m, ax=ax, palette=palette)
     for ax in axes[1:]:
         ax.tick_params(axis="y", left=False)
     handles = [
@@ -259,7 +319,7 @@ def plot_deltas(
         ),
         Line2D([], [], ls="", marker="x", ms=7, color="black", mew=2, label="one pair (CI n/a)"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    _figure_legend(fig, _seed_legend(handles))
     base = summary.loc[summary["is_baseline"], "display"]
     fig.suptitle(
         f"Paired difference vs {base.iloc[0] if len(base) else 'the baseline'} "
@@ -624,16 +684,18 @@ def draw_ladder(
     color: tuple | None = None,
 ) -> Axes:
     """One variant's oracle ladder: a horizontal bar per rung (top to bottom in stage order)
-    with its t interval, each seed as a dot, and the change from the rung above in the margin.
+    with its t interval, each seed as a dot (the runs the mean was taken over:
+    :func:`~c2am_bench.report.tables.seed_values`), and the change from the rung above in the
+    margin.
 
     Rungs that did not run (``--until masks`` has no DeepLabV2) are marked "not run".
     """
-    from .schema import LADDER
-
     if ax is None:
         ax = new_figure(figsize=(7, 3.4)).subplots()
+    color = color if color is not None else palette_for([variant])[variant]
     row = summary.set_index("variant").loc[variant]
-    mine = dedupe_runs(runs[runs["variant"] == variant], [c for c, _, _ in LADDER])
+    mine = seed_values(runs)
+    mine = mine[mine["variant"] == variant].sort_values("seed", kind="stable")
     prev = None
     for i, (col, _, _) in enumerate(LADDER):
         mean, low, high = row[col], row[f"{col}_ci_low"], row[f"{col}_ci_high"]
@@ -643,13 +705,11 @@ def draw_ladder(
             ax.text(1, i, "not run", va="center", fontsize=8, color="grey")
             continue
         xerr = [[mean - low], [high - mean]] if np.isfinite(low) else None
-        ax.barh(i, mean, height=0.62, color="white" if oracle else color,
+        ax.barh(i, mean, height=0.62, color="white" if oracle else _lighter(color),
                 edgecolor="black", hatch="//" if oracle else None, lw=0.8, xerr=xerr,
                 capsize=3, error_kw={"elinewidth": 1.0})  # fmt: skip
-        seeds = mine[col].dropna()
-        jitter = np.linspace(-0.15, 0.15, len(seeds)) if len(seeds) > 1 else np.zeros(len(seeds))
-        ax.plot(seeds, i + jitter, "o", ms=3.5, mfc="white", mec="black", mew=0.8, zorder=3)
-        ax.text(mean + 1.5, i, f"{mean:.1f}", va="center", fontsize=8)
+        _seed_dots(ax, mine[col], i, color)
+        ax.text(1, i, f"{mean:.1f}", va="center", ha="left", fontsize=8, zorder=4, bbox=_LABEL_BOX)
         if prev is not None:
             d = mean - prev
             colour = "grey" if ceiling else ("#1a7f37" if d >= 0 else "#c62828")
@@ -674,8 +734,6 @@ def plot_ladder(
     palette: Mapping[str, tuple] | None = None,
 ) -> Path | None:
     """ "Where mIoU is lost": :func:`draw_ladder` for every variant that climbed the ladder."""
-    from .tables import ladder_variants
-
     names = ladder_variants(summary, runs)
     if not names:
         return None
@@ -689,6 +747,7 @@ def plot_ladder(
     fig.suptitle("Where mIoU is lost: ground truth substituted for one input at a time\n"
                  "(hatched = oracle rung; Δ = change from the rung above; grey: the ceiling's "
                  "gap over DeepLabV2)", fontsize=10)  # fmt: skip
+    _figure_legend(fig, _seed_legend())
     return save_figure(fig, out)
 
 

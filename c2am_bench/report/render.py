@@ -45,10 +45,11 @@ def legend(baseline: str) -> str:
     return (
         "mIoU in %. Cells: mean ± half-width of the 95 % Student-t interval over seeds "
         '(n = seeds); "± n/a": one seed, interval undefined. Δ: mean paired difference from '
-        f"the baseline {baseline} on the same seed (percentage points) ± its 95 % t half-width; "
-        '"≈" marks a delta whose interval includes 0 (not distinguishable from the baseline '
-        'with these seeds). "—": the stage did not run. Seeds and pseudo-masks are scored on '
-        "the train split, segmentation on val. The paper (VOC 2012) columns are numbers "
+        f"the baseline {baseline} on the same seed (percentage points) ± its 95 % t half-width "
+        'and the paired t-test\'s two-sided p-value (p); "≈" marks a delta whose interval '
+        'includes 0 (not distinguishable from the baseline with these seeds, p ≥ 0.05). "—": '
+        "the stage did not run. Seeds and pseudo-masks are scored on the train split, "
+        "segmentation on val. The paper (VOC 2012) columns are numbers "
         "reported on PASCAL VOC 2012 with ResNet-50 / DeepLabV2-ResNet101: a reference for the "
         "direction of the differences, not a level this data set should reach; blank = not "
         "reported."
@@ -179,7 +180,7 @@ class _Report:
 def _render_into(results: Results, out: Path, study) -> None:
     ctx = results.context
     summary = T.summary_frame(results.runs, results.against)
-    summary.to_csv(out / "summary.csv", index=False, float_format="%.4f")
+    _summary_csv(summary).to_csv(out / "summary.csv", index=False, float_format="%.4f")
     for name in COPIED:
         src = results.root / name
         if src.is_file():
@@ -203,6 +204,15 @@ def _render_into(results: Results, out: Path, study) -> None:
     listed = ["summary.csv", "table.md", "table.tex", "README.md", *COPIED]
     files = [f for f in [*listed, *(f.name for f in rep.figs)] if (out / f).is_file()]
     (out / "index.html").write_text(H.render_page(_page(rep, files)))
+
+
+def _summary_csv(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` as ``summary.csv`` writes it: p-values in three significant digits (a fixed
+    four decimals would turn a small p into 0.0000); blank where NaN."""
+    frame = summary.copy()
+    for col in [c for c in frame.columns if c.startswith("delta_") and c.endswith("_p")]:
+        frame[col] = frame[col].map(lambda p: f"{p:.3g}" if pd.notna(p) else "")
+    return frame
 
 
 def _figures(rep: _Report, out: Path, study) -> None:
@@ -236,10 +246,10 @@ def _figures(rep: _Report, out: Path, study) -> None:
         "mean over seeds with its 95 % t interval; dots are the individual seeds",
     )
     add(
-        F.plot_deltas(summary, out / "deltas.png", palette),
+        F.plot_deltas(summary, runs, out / "deltas.png", palette),
         f"Paired differences vs {rep.base}",
-        "per stage, the mean of the same-seed differences and its 95 % t interval; filled = "
-        "distinguishable from 0",
+        "per stage, the mean of the same-seed differences and its 95 % t interval (filled = "
+        "distinguishable from 0); the small dots are each seed's difference",
     )
     fixed = {"fixed t = 0.15": F.FIXED_SEED_THRESHOLD}
     add(
@@ -269,7 +279,7 @@ def _figures(rep: _Report, out: Path, study) -> None:
         "Where mIoU is lost: the oracle ladder",
         "ground truth substituted for one input at a time: seeds, walk over the GT boundary, "
         "walk over a boundary net trained on GT IR labels, the method's pseudo-masks, "
-        "DeepLabV2 on them, DeepLabV2 on GT masks (the ceiling)",
+        "DeepLabV2 on them, DeepLabV2 on GT masks (the ceiling); one dot per seed",
     )
     add(
         F.plot_confounder_shares(results.confounders, order, names, out / "confounders.png"),

@@ -1,27 +1,29 @@
-"""Means, Student-t confidence intervals and paired deltas over seeds (pure pandas/numpy).
+"""Means, Student-t confidence intervals and paired deltas over seeds (pandas/numpy, scipy.stats).
 
 Every interval here is a two-sided Student-t interval over independent runs (seeds): with ``n``
-finite values, ``mean ± t_{(1+conf)/2, n-1} · sd / sqrt(n)`` (``sd`` with ``ddof=1``). With one
-value the interval is undefined (NaN, shown as "n/a"); it is never replaced by zero width.
+finite values, ``mean ± t_{(1+conf)/2, n-1} · sd / sqrt(n)`` (``sd`` with ``ddof=1``; the
+quantile is :func:`scipy.stats.t.ppf`). With one value the interval is undefined (NaN, shown as
+"n/a"); it is never replaced by zero width.
 
 A delta against the baseline is *paired*: each run of a variant is matched with the baseline run
 of the same ``(trial, seed)`` (a compare has ``trial == -1`` everywhere, so that is the seed), the
 differences are formed first and the interval is taken over the differences. Pairing removes the
 seed-to-seed variance both methods share (the same data order, the same initial weights), which
-is why a paired delta can be distinguishable while the two unpaired intervals overlap.
-
-The t quantile is computed exactly for integer degrees of freedom (Abramowitz & Stegun 26.7.3/4,
-inverted by bisection) so that no statistics package is needed.
+is why a paired delta can be distinguishable while the two unpaired intervals overlap. Its
+p-value is the paired t-test's (:func:`scipy.stats.ttest_rel`, two-sided): below
+``1 - confidence`` exactly when the interval excludes 0.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 __all__ = [
     "DeltaCI",
@@ -29,72 +31,11 @@ __all__ = [
     "dedupe_runs",
     "delta_ci",
     "mean_ci",
+    "paired_delta",
     "paired_differences",
-    "t_quantile",
-    "t_two_sided_mass",
 ]
 
 PAIR_KEYS = ("trial", "seed")
-
-
-def t_two_sided_mass(t: float, df: int) -> float:
-    """``P(|T| <= t)`` for Student's t with integer ``df`` >= 1 (exact closed form).
-
-    Abramowitz & Stegun 26.7.3 (odd ``df``) and 26.7.4 (even ``df``), with
-    ``theta = atan(t / sqrt(df))``.
-    """
-    df = _check_df(df)
-    t = abs(float(t))
-    if math.isinf(t):
-        return 1.0
-    theta = math.atan(t / math.sqrt(df))
-    return _mass_at_angle(theta, df)
-
-
-def _mass_at_angle(theta: float, df: int) -> float:
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2:  # odd: (2/pi)(theta + sin cos (1 + 2/3 cos^2 + 2·4/(3·5) cos^4 + ...))
-        if df == 1:
-            return 2.0 * theta / math.pi
-        term = total = math.cos(theta)
-        for k in range(1, (df - 3) // 2 + 1):
-            term *= (2 * k) / (2 * k + 1) * c2
-            total += term
-        return 2.0 / math.pi * (theta + s * total)
-    term = total = 1.0  # even: sin (1 + 1/2 cos^2 + 1·3/(2·4) cos^4 + ...)
-    for k in range(1, (df - 2) // 2 + 1):
-        term *= (2 * k - 1) / (2 * k) * c2
-        total += term
-    return s * total
-
-
-def t_quantile(p: float, df: int) -> float:
-    """The ``p``-quantile of Student's t with integer ``df`` (``p`` in (0.5, 1); 0.975 -> 95 %).
-
-    Exact to ~1e-12: bisection on ``theta = atan(t / sqrt(df))`` of
-    :func:`t_two_sided_mass` ``= 2p - 1``. Examples: ``t_quantile(0.975, 1) = 12.7062``,
-    ``t_quantile(0.975, 2) = 4.3027``, ``t_quantile(0.975, 30) = 2.0423``.
-    """
-    df = _check_df(df)
-    if not 0.5 < p < 1.0:
-        raise ValueError(f"p={p}: the quantile is defined here for 0.5 < p < 1")
-    target = 2.0 * p - 1.0
-    lo, hi = 0.0, math.pi / 2
-    for _ in range(200):  # the interval halves each time: 200 steps reach float resolution
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if _mass_at_angle(mid, df) < target:
-            lo = mid
-        else:
-            hi = mid
-    return math.sqrt(df) * math.tan(0.5 * (lo + hi))
-
-
-def _check_df(df) -> int:
-    if isinstance(df, bool) or int(df) != df or df < 1:
-        raise ValueError(f"df={df!r}: degrees of freedom must be an integer >= 1")
-    return int(df)
 
 
 class MeanCI(NamedTuple):
@@ -112,9 +53,11 @@ class MeanCI(NamedTuple):
 
 
 class DeltaCI(NamedTuple):
-    """A paired mean difference, its t interval and whether the interval excludes zero.
+    """A paired mean difference, its t interval, whether the interval excludes zero and the
+    paired t-test's two-sided p-value.
 
-    ``distinguishable`` is ``None`` when the interval is undefined (fewer than two pairs).
+    ``distinguishable`` is ``None`` and ``p`` NaN when the interval is undefined (fewer than two
+    pairs); ``p`` is also NaN when every difference is 0 (the test statistic is 0 / 0).
     """
 
     mean: float
@@ -122,6 +65,7 @@ class DeltaCI(NamedTuple):
     high: float
     n: int
     distinguishable: bool | None
+    p: float = math.nan
 
     @property
     def half_width(self) -> float:
@@ -145,16 +89,35 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
     mean = float(x.mean())
     if n == 1:
         return MeanCI(mean, math.nan, math.nan, 1)
-    half = t_quantile(0.5 + confidence / 2.0, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    t = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1))
+    half = t * float(x.std(ddof=1)) / math.sqrt(n)
     return MeanCI(mean, mean - half, mean + half, n)
 
 
-def delta_ci(differences: Iterable[float], confidence: float = 0.95) -> DeltaCI:
-    """:func:`mean_ci` of paired differences, plus whether the interval excludes 0."""
-    m = mean_ci(differences, confidence)
+def paired_delta(
+    values: Iterable[float], baseline: Iterable[float], confidence: float = 0.95
+) -> DeltaCI:
+    """Mean of ``values - baseline`` (element-wise pairs), its t interval and the p-value of
+    :func:`scipy.stats.ttest_rel`. Pairs with a NaN/inf on either side are dropped first."""
+    v = np.asarray(list(values), dtype=np.float64).ravel()
+    b = np.asarray(list(baseline), dtype=np.float64).ravel()
+    if v.shape != b.shape:
+        raise ValueError(f"{v.size} values but {b.size} baseline values: pairs must match")
+    keep = np.isfinite(v) & np.isfinite(b)
+    v, b = v[keep], b[keep]
+    m = mean_ci(v - b, confidence)
     if m.n < 2:
         return DeltaCI(*m, None)
-    return DeltaCI(*m, bool(m.low > 0.0 or m.high < 0.0))
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical differences: sd 0
+        p = float(stats.ttest_rel(v, b).pvalue)
+    return DeltaCI(*m, bool(m.low > 0.0 or m.high < 0.0), p)
+
+
+def delta_ci(differences: Iterable[float], confidence: float = 0.95) -> DeltaCI:
+    """:func:`paired_delta` of differences already formed (each paired with 0: the same test)."""
+    d = np.asarray(list(differences), dtype=np.float64).ravel()
+    return paired_delta(d, np.zeros_like(d), confidence)
 
 
 def dedupe_runs(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from .schema import (
     STAGES,
     THRESHOLDS,
 )
-from .stats import dedupe_runs, delta_ci, mean_ci, paired_differences
+from .stats import dedupe_runs, mean_ci, paired_delta, paired_differences
 
 __all__ = [
     "PAPER_VOC",
@@ -37,12 +37,15 @@ __all__ = [
     "ladder_frame",
     "format_ci",
     "format_delta",
+    "format_p",
     "latex_table",
     "markdown_table",
     "metrics_frame",
     "paper_frame",
     "per_class_frame",
     "precision_recall_frame",
+    "seed_deltas",
+    "seed_values",
     "summary_frame",
     "table1_frame",
     "thresholds_frame",
@@ -105,6 +108,21 @@ def _display_names(rows: pd.DataFrame) -> pd.Series:
     return shown.fillna(rows["label"] + " (" + rows["variant"] + ")")
 
 
+def seed_values(runs: pd.DataFrame) -> pd.DataFrame:
+    """The distinct runs that :func:`summary_frame`'s means and intervals are taken over (one row
+    per variant x seed in a compare; a study's identical baseline re-runs count once)."""
+    return dedupe_runs(runs, [c for c in _SUMMARY_STATS if c in runs.columns])
+
+
+def seed_deltas(
+    runs: pd.DataFrame, against: str, metrics: Sequence[str] = DELTA_METRICS
+) -> dict[str, pd.DataFrame]:
+    """Per mIoU metric, the paired per-run differences vs ``against`` that :func:`summary_frame`'s
+    deltas are taken over (:func:`~c2am_bench.report.stats.paired_differences` frames: columns
+    ``variant, trial, seed, value, baseline, delta``; empty for a metric ``runs`` lacks)."""
+    return {m: paired_differences(runs, m, against) for m in metrics}
+
+
 def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) -> pd.DataFrame:
     """One row per variant: means and t intervals over seeds, paired deltas vs ``against``.
 
@@ -120,11 +138,12 @@ def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) ->
         ``m_ci_low``, ``m_ci_high``; for every mIoU metric: ``delta_m`` (mean paired difference,
         percentage points), ``delta_m_ci_low``, ``delta_m_ci_high``, ``delta_m_n`` (pairs) and
         ``delta_m_distinguishable`` (interval excludes 0; NA with fewer than two pairs; NA for the
-        baseline itself); ``seconds_*`` means. The baseline comes first.
+        baseline itself) and ``delta_m_p`` (two-sided p-value of the paired t-test,
+        ``scipy.stats.ttest_rel``; NaN with fewer than two pairs and for the baseline);
+        ``seconds_*`` means. The baseline comes first.
     """
-    present = [c for c in _SUMMARY_STATS if c in runs.columns]
-    unique = dedupe_runs(runs, present)
-    deltas = {m: paired_differences(runs, m, against) for m in DELTA_METRICS if m in runs}
+    unique = seed_values(runs)
+    deltas = seed_deltas(runs, against)
     out = []
     for name in _order(runs, against):
         rows = unique[unique["variant"] == name]
@@ -145,11 +164,11 @@ def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) ->
             ci = mean_ci(rows[m] if m in rows else [], confidence)
             row.update({m: ci.mean, f"{m}_ci_low": ci.low, f"{m}_ci_high": ci.high})
         for m in DELTA_METRICS:
-            d = deltas.get(m)
-            diffs = d.loc[d["variant"] == name, "delta"] if d is not None else []
-            ci = delta_ci(diffs, confidence)
+            pairs = deltas[m][deltas[m]["variant"] == name]
+            ci = paired_delta(pairs["value"], pairs["baseline"], confidence)
             if name == against:  # the baseline against itself: 0 by definition, not a test
-                ci = ci._replace(mean=0.0, low=math.nan, high=math.nan, n=0, distinguishable=None)
+                ci = ci._replace(mean=0.0, low=math.nan, high=math.nan, n=0, distinguishable=None,
+                                 p=math.nan)  # fmt: skip
             row.update(
                 {
                     f"delta_{m}": ci.mean,
@@ -159,6 +178,7 @@ def summary_frame(runs: pd.DataFrame, against: str, confidence: float = 0.95) ->
                     f"delta_{m}_distinguishable": pd.NA
                     if ci.distinguishable is None
                     else ci.distinguishable,
+                    f"delta_{m}_p": ci.p,
                 }
             )
         for m in SECONDS:
@@ -251,17 +271,35 @@ def format_ci(mean: float, low: float, high: float, n: int, digits: int = 1) -> 
     return f"{mean:.{digits}f} ± {(high - low) / 2:.{digits}f}"
 
 
+def format_p(p: float) -> str:
+    """A p-value for a table cell: ``"p 0.04"``, ``"p 0.007"``, ``"p < 0.001"``; ``""`` if NaN."""
+    if p is None or p is pd.NA or not np.isfinite(p):
+        return ""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p {p:.3f}" if p < 0.01 else f"p {p:.2f}"
+
+
 def format_delta(
-    mean: float, low: float, high: float, n: int, distinguishable, digits: int = 1
+    mean: float,
+    low: float,
+    high: float,
+    n: int,
+    distinguishable,
+    digits: int = 1,
+    p: float = math.nan,
 ) -> str:
     """``"+1.2 ± 0.8"`` when the interval excludes 0, ``"≈ +0.3 ± 1.1"`` when it does not,
-    ``"+0.3 (CI n/a)"`` with fewer than two pairs, ``"—"`` when there is nothing to compare."""
+    ``"+0.3 (CI n/a)"`` with fewer than two pairs, ``"—"`` when there is nothing to compare; a
+    finite ``p`` (the paired t-test's) is appended: ``"+1.2 ± 0.8 (p 0.04)"``."""
     if mean is None or not np.isfinite(mean):
         return "—"
     shown = round(mean, digits) + 0.0  # no "-0.0"
     if n < 2 or distinguishable is None or distinguishable is pd.NA:
         return f"{shown:+.{digits}f} (CI n/a)"
     text = f"{shown:+.{digits}f} ± {(high - low) / 2:.{digits}f}"
+    if format_p(p):
+        text += f" ({format_p(p)})"
     return text if bool(distinguishable) else f"≈ {text}"
 
 
@@ -279,6 +317,7 @@ def _delta_cell(row: Mapping, m: str) -> str:
         row[f"delta_{m}_ci_high"],
         int(row[f"delta_{m}_n"]),
         row[f"delta_{m}_distinguishable"],
+        p=row.get(f"delta_{m}_p", math.nan),
     )
 
 
@@ -451,6 +490,7 @@ def _tex_cell(value) -> str:
     return (
         text.replace("±", r"$\pm$")
         .replace("≈", r"$\approx$")
+        .replace("<", r"$<$")
         .replace("Δ", r"$\Delta$")
         .replace("—", "---")
     )
