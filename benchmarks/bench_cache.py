@@ -36,11 +36,14 @@ def _trial(runner, irn: dict) -> tuple[float, list[str]]:
     from c2am_bench.pipeline import Variant
 
     events: list[str] = []
-    runner._on_event = lambda scope, stage, key, what: (
-        events.append(stage) if what == "computing" else None
-    )
+
+    def on_event(stage: str, key: str, what: str) -> None:
+        if what == "computing":
+            events.append(stage)
+
     start = time.perf_counter()
-    runner.run(Variant("c2am", "c2am", irn=irn), 0, "masks")
+    with runner.cache.listening(on_event):
+        runner.run(Variant("c2am", "c2am", irn=irn), 0, "masks")
     return time.perf_counter() - start, events
 
 

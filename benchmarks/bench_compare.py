@@ -150,10 +150,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="smoke", help="comma-separated: smoke,default")
     parser.add_argument("--scaling", action="store_true", help="also the stage-scaling table")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="run this tree's compare in this folder (keeps cache and report)")
-    parser.add_argument("--baseline-commit", default=None,
-                        help="also time the compare of this commit, right after (a ratio)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="run this tree's compare in this folder (keeps cache and report)",
+    )
+    parser.add_argument(
+        "--baseline-commit",
+        default=None,
+        help="also time the compare of this commit, right after (a ratio)",
+    )
     args = parser.parse_args()
     figures: dict = {"machine": machine_info(with_torch=True), "compare": [], "scaling": []}
     lines = ["<!-- compare:begin -->",
@@ -166,7 +173,8 @@ def main() -> int:
         figures["compare"].append(f)
         t_goal, m_goal = GOALS[profile]
         ok = (t_goal is None or f["wall_seconds"] <= t_goal) and (
-            m_goal is None or f["peak_rss_bytes"] <= m_goal)
+            m_goal is None or f["peak_rss_bytes"] <= m_goal
+        )
         goal = ", ".join(([f"<= {t_goal / 60:.0f} min"] if t_goal else ["<= 1.3x a01d5e0"])
                          + ([f"<= {m_goal / 1024**3:.0f} GiB"] if m_goal else []))  # fmt: skip
         verdict = "pass" if ok else "MISS"

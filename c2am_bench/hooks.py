@@ -14,7 +14,6 @@ import inspect
 import logging
 import math
 import random
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,40 +25,31 @@ from .errors import TrainingDiverged
 
 logger = logging.getLogger(__name__)
 
-_ACTIVE: dict = {"trial": None, "offset": 0}
-
-
-@contextmanager
-def active_trial(trial, step_offset: int = 0):
-    """Make ``trial`` the one :class:`OptunaPruningHook` reports to (a live object cannot go
-    through a config file); ``step_offset`` keeps steps increasing across several trainings."""
-    previous = dict(_ACTIVE)
-    _ACTIVE.update(trial=trial, offset=step_offset)
-    try:
-        yield
-    finally:
-        _ACTIVE.update(previous)
-
 
 @HOOKS.register_module()
 class OptunaPruningHook(Hook):
-    """Report ``monitor`` to the active Optuna trial after each validation; stop if pruned.
+    """Report ``monitor`` to ``trial`` after each validation; stop the loop if it is pruned.
+
+    A live trial cannot travel through a config file, so the hook is made with it and handed to
+    :func:`c2am_bench.train.train` (``hooks=``), which registers it on the Runner.
 
     Args:
+        trial: the ``optuna.Trial`` to report to (``None``: the hook does nothing).
         monitor: metric key from the val loop, e.g. ``seg/mIoU``.
+        step_offset: added to ``runner.iter``, so steps keep increasing across trainings.
     """
 
     priority = "LOW"
 
-    def __init__(self, monitor: str = "seg/mIoU") -> None:
-        self.monitor = monitor
+    def __init__(self, trial=None, monitor: str = "seg/mIoU", step_offset: int = 0) -> None:
+        self.trial, self.monitor, self.step_offset = trial, monitor, step_offset
         self.pruned = False
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        trial = _ACTIVE["trial"]
+        trial = self.trial
         if trial is None or not metrics or self.monitor not in metrics:
             return
-        step = _ACTIVE["offset"] + runner.iter
+        step = self.step_offset + runner.iter
         trial.report(float(metrics[self.monitor]), step)
         if trial.should_prune():
             logger.info("trial %s pruned at step %d (%s=%.3f)", trial.number, step,

@@ -355,7 +355,7 @@ class Runner:
         self.irn_base = IRN_PROFILE_SETTINGS[profile]
         self.scope = ""
         self._on_event = on_event or (lambda *a: None)
-        cache._on_event = lambda stage, key, what: self._on_event(self.scope, stage, key, what)
+        self._prune_with = None  # the Optuna trial of the run in progress (run(prune_with=))
         self._runners = 0
         self._configs: dict[tuple[str, str], tuple[Any, str]] = {}
         self.stage_options = check_stage_options(profile, stage_options)
@@ -397,20 +397,26 @@ class Runner:
             cfg.work_dir = str(work_dir)
             self._runners += 1  # mmengine needs a fresh visualizer name per Runner in a process
             cfg.visualizer.name = f"visualizer-{stage}-{key}-{self._runners}"
-            trial = _active_trial() if stage == "segmentor" else None
+            trial = self._prune_with if stage == "segmentor" else None
+            extra = []
             if trial is not None:  # prune on intermediate validation (4 per training)
-                from . import hooks  # noqa: F401 - registers OptunaPruningHook
+                from .hooks import OptunaPruningHook
 
-                cfg.custom_hooks = [*cfg.get("custom_hooks", []),
-                                    dict(type="OptunaPruningHook", monitor="seg/mIoU")]  # fmt: skip
+                extra.append(OptunaPruningHook(trial, monitor="seg/mIoU"))
                 cfg.train_cfg.val_interval = max(1, cfg.train_cfg.max_iters // 4)
             metrics = train(cfg, resume=resume, weights_name=weights,
-                            quiet_console=not self.verbose, stage=stage)  # fmt: skip
+                            quiet_console=not self.verbose, stage=stage, hooks=extra)  # fmt: skip
             if trial is not None and trial.should_prune():
                 import optuna
 
-                # No stage.json: the cache will not trust this early-stopped model (a later
-                # trial with the same key resumes it from its last checkpoint).
+                # No stage.json: the cache will not trust this early-stopped model. Its weights
+                # and metrics go too, so a later run with the same key resumes from the last
+                # checkpoint, or trains afresh where there is none, instead of finding a
+                # "finished" work dir.
+                from .train import METRICS_FILE
+
+                for name in (weights, METRICS_FILE):
+                    (work_dir / name).unlink(missing_ok=True)
                 raise optuna.TrialPruned(
                     f"DeepLabV2 pruned at iteration {metrics.get('iterations')}"
                 )
@@ -671,15 +677,33 @@ class Runner:
 
     # -- one variant x seed -------------------------------------------------------------------
     def run(self, variant: Variant, seed: int, until: str = "seg", *, study: str = "compare",
-            trial: int = -1, is_baseline: bool = False,
-            oracle: bool = False) -> Results:  # fmt: skip
+            trial: int = -1, is_baseline: bool = False, oracle: bool = False,
+            prune_with=None) -> Results:  # fmt: skip
         """Every stage of ``variant`` with ``seed`` up to ``until``; the report rows.
 
         ``oracle``: also climb the oracle ladder (:meth:`oracle`) for this variant.
+        ``prune_with``: an ``optuna.Trial`` that DeepLabV2's intermediate val mIoU is reported
+        to (:class:`~c2am_bench.hooks.OptunaPruningHook`); it raises ``optuna.TrialPruned``
+        when the pruner stops the trial.
         """
         if until not in UNTIL:
             raise ConfigError(f"until={until!r}: choose from {', '.join(UNTIL)}")
-        self.scope = f"{variant.name} seed {seed}"
+        scope = f"{variant.name} seed {seed}"
+        self.scope = scope
+
+        def on_event(stage: str, key: str, what: str) -> None:
+            self._on_event(scope, stage, key, what)
+
+        previous, self._prune_with = self._prune_with, prune_with
+        try:
+            with self.cache.listening(on_event):
+                return self._run(variant, seed, until, study=study, trial=trial,
+                                 is_baseline=is_baseline, oracle=oracle)  # fmt: skip
+        finally:
+            self._prune_with = previous
+
+    def _run(self, variant: Variant, seed: int, until: str, *, study: str, trial: int,
+             is_baseline: bool, oracle: bool) -> Results:  # fmt: skip
         seeds_dir = self.seeds(variant, seed)
         dirs: dict[str, Path | None] = {"seeds": seeds_dir}
         if until in ("masks", "seg"):
@@ -835,13 +859,6 @@ def _curve(path: Path, column: str, tag: dict, stage: str) -> list[dict]:
     frame = pd.read_csv(path)
     return [{**tag, "stage": stage, "threshold": t, "miou": _pct(m)}
             for t, m in zip(frame[column], frame["mIoU"], strict=True)]  # fmt: skip
-
-
-def _active_trial():
-    """The Optuna trial a study is running now (see :func:`c2am_bench.hooks.active_trial`)."""
-    from .hooks import _ACTIVE
-
-    return _ACTIVE["trial"]
 
 
 def _add(*values) -> float | None:

@@ -79,7 +79,7 @@ class StageCache:
         self.root = Path(root).resolve()
         self.force = force
         self._forced: set[tuple[str, str]] = set()
-        self._on_event = on_event or (lambda stage, key, what: None)
+        self._listeners: list[Callable[[str, str, str], None]] = [on_event] if on_event else []
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -88,6 +88,20 @@ class StageCache:
             ) from None
         if not os.access(self.root, os.W_OK):
             raise ConfigError(f"{self.root}: stage cache is not writable")
+
+    @contextmanager
+    def listening(self, callback: Callable[[str, str, str], None]):
+        """Also send this cache's events to ``callback`` while the block runs (the pipeline's
+        runner adds which method and seed they belong to)."""
+        self._listeners.append(callback)
+        try:
+            yield self
+        finally:
+            self._listeners.remove(callback)
+
+    def _on_event(self, stage: str, key: str, what: str) -> None:
+        for listener in list(self._listeners):
+            listener(stage, key, what)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key

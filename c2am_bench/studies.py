@@ -437,7 +437,6 @@ def run_study(
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    from .hooks import active_trial
     from .pipeline import Results, Variant
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -485,8 +484,14 @@ def run_study(
         results = Results()
         values = []
         for i, seed in enumerate(seeds):
-            with active_trial(trial if i == 0 else None):  # prune on the first seed's training
-                r = runner.run(variant, seed, until, study=spec.name, trial=trial.number)
+            r = runner.run(
+                variant,
+                seed,
+                until,
+                study=spec.name,
+                trial=trial.number,
+                prune_with=trial if i == 0 else None,
+            )  # the first seed's DeepLabV2
             results.extend(r)
             if objective == "irn_lift":
                 value = r.runs[0]["pseudo_miou"] - r.runs[0]["seed_miou"]

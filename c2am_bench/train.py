@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .config_loading import load_config
@@ -118,6 +119,7 @@ def train(
     weights_name: str = WEIGHTS_FILE,
     quiet_console: bool = False,
     stage: str | None = None,
+    hooks: Sequence = (),
 ) -> dict:
     """Train ``cfg`` with mmengine's Runner, then validate and write the run's outputs.
 
@@ -129,6 +131,8 @@ def train(
         quiet_console: keep mmengine's log off the console (the log file in
             the work dir keeps everything).
         stage: what is trained, named by a divergence message (default ``'training'``).
+        hooks: mmengine ``Hook`` objects registered on the Runner beside the config's (for hooks
+            that hold live objects, e.g. :class:`~c2am_bench.hooks.OptunaPruningHook`).
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -179,6 +183,8 @@ def train(
                 stack.enter_context(contextlib.redirect_stdout(sink))
             try:
                 runner = Runner.from_cfg(cfg)
+                for hook in hooks:
+                    runner.register_hook(hook)
                 runner.train()
                 val = _final_metrics(runner, cfg)
             finally:

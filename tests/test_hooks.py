@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import optuna
+import pytest
 
-from c2am_bench.hooks import OptunaPruningHook, active_trial
+from c2am_bench.hooks import OptunaPruningHook
 
 
 def _runner(iteration):
@@ -18,25 +19,54 @@ def test_reports_and_stops_a_trial_worse_than_the_median():
     study = optuna.create_study(direction="maximize",
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=1))  # fmt: skip
     good = study.ask()
-    with active_trial(good, step_offset=100):
-        hook, runner = OptunaPruningHook("seg/mIoU"), _runner(8)
-        hook.after_val_epoch(runner, {"seg/mIoU": 50.0})
+    hook, runner = OptunaPruningHook(good, "seg/mIoU", step_offset=100), _runner(8)
+    hook.after_val_epoch(runner, {"seg/mIoU": 50.0})
     assert good.storage.get_trial(good._trial_id).intermediate_values == {108: 50.0}
     assert not runner.train_loop.stop_training and not hook.pruned
     study.tell(good, 50.0)
     bad = study.ask()
-    with active_trial(bad, step_offset=100):
-        hook, runner = OptunaPruningHook("seg/mIoU"), _runner(8)
-        hook.after_val_epoch(runner, {"seg/mIoU": 10.0})
+    hook, runner = OptunaPruningHook(bad, "seg/mIoU", step_offset=100), _runner(8)
+    hook.after_val_epoch(runner, {"seg/mIoU": 10.0})
     assert runner.train_loop.stop_training and hook.pruned
 
 
 def test_does_nothing_outside_a_study_or_without_the_metric():
-    hook, runner = OptunaPruningHook("seg/mIoU"), _runner(8)
-    hook.after_val_epoch(runner, {"seg/mIoU": 1.0})  # no active trial
+    hook, runner = OptunaPruningHook(None, "seg/mIoU"), _runner(8)
+    hook.after_val_epoch(runner, {"seg/mIoU": 1.0})  # no trial
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
-    with active_trial(trial):
-        hook.after_val_epoch(runner, {"cls/mAP": 1.0})
+    OptunaPruningHook(trial, "seg/mIoU").after_val_epoch(runner, {"cls/mAP": 1.0})
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {}
     assert not runner.train_loop.stop_training
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+@pytest.mark.slow
+def test_a_study_trial_prunes_deeplabv2_through_the_runner(tmp_path):
+    """The trial reaches the segmentor's training as a hook object (no global): it gets DeepLabV2's
+    intermediate val mIoU, stops the training, and the stage is not marked finished."""
+    from c2am_bench import pipeline
+    from c2am_bench.datasets import synthvoc
+    from c2am_bench.stage_cache import StageCache
+
+    data = tmp_path / "synthvoc-smoke"
+    synthvoc.generate(synthvoc.make_config("smoke"), data, progress=False)
+    events = []
+    runner = pipeline.Runner(data, StageCache(tmp_path / "cache"), profile="smoke", seg_eval=(),
+                             on_event=lambda *e: events.append(e))  # fmt: skip
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="DeepLabV2 pruned at iteration 2"):
+        runner.run(pipeline.Variant("cam", "cam"), 0, "seg", prune_with=trial)
+    reported = study._storage.get_trial(trial._trial_id).intermediate_values
+    assert list(reported) == [2] and 0.0 <= reported[2] <= 100.0, reported
+    seg = [(stage, key) for scope, stage, key, what in events if stage == "segmentor"]
+    assert seg and not (tmp_path / "cache" / "segmentor" / seg[0][1] / "stage.json").exists()
+    assert all(scope == "cam seed 0" for scope, *_ in events)
+    # without a trial the same runner trains DeepLabV2 to the end (no hook left behind)
+    runner.run(pipeline.Variant("cam", "cam"), 0, "seg")
+    assert (tmp_path / "cache" / "segmentor" / seg[0][1] / "stage.json").is_file()

@@ -163,7 +163,7 @@ from c2am_bench.pipeline import Results
 class Stub:
     data_key, irn_base = "stub", {}
 
-    def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+    def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
         return Results(runs=[{"seed_miou": 1.0 + trial}])
 
 url = sys.argv[3]

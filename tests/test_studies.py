@@ -104,7 +104,9 @@ class StubRunner:
     def __init__(self, log, interrupt_at=None):
         self.log, self.interrupt_at = log, interrupt_at
 
-    def run(self, variant: Variant, seed, until, *, study, trial, is_baseline=False):
+    def run(
+        self, variant: Variant, seed, until, *, study, trial, is_baseline=False, prune_with=None
+    ):
         if not is_baseline:
             self.log.append((trial, dict(variant.options)))
             if self.interrupt_at is not None and len(self.log) == self.interrupt_at:
@@ -148,7 +150,7 @@ def test_tpe_study_enqueues_the_reference_point_first(tmp_path):
     seen = []
 
     class Stub(StubRunner):
-        def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+        def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             if not is_baseline:
                 seen.append(variant.irn_settings())
             return Results(runs=[{"seed_miou": 1.0, "pseudo_miou": variant.irn_settings()[
@@ -173,7 +175,7 @@ def test_optuna_storage_is_readable_by_stock_optuna(tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}"
 
     class Stub(StubRunner):
-        def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+        def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             return Results(runs=[{"seed_miou": 10.0 + trial}])
 
     studies.run_study(spec, lambda d: Stub([]), storage_url=url, profile="smoke", seeds=(0,))
@@ -189,7 +191,7 @@ def test_calibration_study_scores_the_irn_lift_of_the_baseline_alone(tmp_path):
     calls = []
 
     class Stub(StubRunner):
-        def run(self, variant, seed, until, *, study, trial, is_baseline=False):
+        def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             calls.append((variant, is_baseline, until))
             lift = 15.0 if variant.irn_settings()["exp_times"] == 4 else 2.0
             return Results(runs=[{"variant": variant.name, "seed": seed, "seed_miou": 50.0,
