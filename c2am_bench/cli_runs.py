@@ -417,14 +417,19 @@ def _print_table(runs: list[dict]) -> None:
         "cls_map": "cls mAP",
         "seed_miou": "seed",
         "seed_miou_fixed": "seed@0.15",
+        "seed_miou_heldout": "seed@held-out t",
         "pseudo_miou": "pseudo",
+        "pseudo_miou_heldout": "pseudo@held-out",
         "seg_miou": "seg val",
         "seg_tta_miou": "seg +TTA",
         "seg_crf_miou": "seg +CRF",
     }
     frame = frame[[c for c in cols if c in frame]].rename(columns=cols)
     full = pd.DataFrame(runs)
-    print("\nmIoU (%): seeds and pseudo-masks on train, DeepLabV2 on val")
+    print(
+        "\nmIoU (%): seeds and pseudo-masks on train (seed: best t on train; @held-out: "
+        "threshold chosen on held-out train_aug images), DeepLabV2 on val"
+    )
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     if "oracle" in full and full["oracle"].any():
         ladder = {

@@ -218,12 +218,14 @@ def make_pseudo_masks(
 
 def evaluate_pseudo_masks(
     out_dir, data_root, *, split: str = "train", sem_seg_bg: float = 0.25,
-    sweep: Sequence[float] | None = None, rw_dir=None,
+    sweep: Sequence[float] | None = None, rw_dir=None, ids: Sequence[str] | None = None,
+    eval_dir=None,
 ) -> dict:  # fmt: skip
     """Pseudo-mask mIoU on ``split`` (c.2) and the curve over ``sem_seg_bg`` from ``rw/`` scores.
 
     Reads ``out_dir/pseudo_masks/`` and the walk scores in ``rw_dir`` (default ``out_dir/rw``);
-    writes ``out_dir/mask_eval/metrics.json`` and ``curve.csv``.
+    writes ``metrics.json`` and ``curve.csv`` into ``eval_dir`` (default ``out_dir/mask_eval``).
+    ``ids``: these images instead of ``split``'s (``split`` then only names them in messages).
     """
     import torch
 
@@ -234,7 +236,7 @@ def evaluate_pseudo_masks(
     out_dir = Path(out_dir)
     rw_dir = Path(rw_dir) if rw_dir is not None else out_dir / RW_DIR
     tree = voc.open_tree(data_root)
-    ids = tree.read_split(split)
+    ids = tree.read_split(split) if ids is None else list(ids)
     pairs = []
     thresholds = np.asarray(sweep if sweep is not None else DEFAULT_THRESHOLDS)
     if not np.isclose(thresholds, sem_seg_bg).any():
@@ -259,8 +261,8 @@ def evaluate_pseudo_masks(
         split=split, sem_seg_bg=sem_seg_bg,
         best_sem_seg_bg=sweep_metrics["best_threshold"], best_miou=sweep_metrics["best_miou"],
     )  # fmt: skip
-    eval_dir = out_dir / "mask_eval"
-    eval_dir.mkdir(exist_ok=True)
+    eval_dir = out_dir / "mask_eval" if eval_dir is None else Path(eval_dir)
+    eval_dir.mkdir(parents=True, exist_ok=True)
     curve.curve_frame().rename(columns={"threshold": "sem_seg_bg"}).to_csv(
         eval_dir / "curve.csv", index=False
     )

@@ -587,6 +587,46 @@ class Runner:
         return {"ir_labels": ir_dir, "boundary_net": net, "boundary": bdir, "walk": wdir,
                 "masks": mdir}  # fmt: skip
 
+    def heldout(self, seeds_dir: Path, masks_dir: Path | None,
+                walk_dir: Path | None) -> Path | None:  # fmt: skip
+        """The fair threshold protocol (:mod:`c2am_bench.heldout`): ``t`` and ``sem_seg_bg``
+        chosen on held-out ``train_aug`` images, and :data:`EVAL_SPLIT`'s mIoU at that choice.
+
+        ``None`` when ``train_aug`` has no image outside ``train`` and ``val``.
+        """
+        from . import irn_stage
+        from .heldout import HELDOUT_NAME, choose_threshold, heldout_ids
+        from .seeds import evaluate_seeds
+
+        ids = heldout_ids(self.tree, SEED_SPLIT, (EVAL_SPLIT, "val"))
+        if not ids:
+            return None
+        parts = (seeds_dir.name, masks_dir.name if masks_dir else None, ids)
+        key = stage_key("heldout", *parts, self.data_key)
+
+        def fill(tmp: Path) -> dict:
+            import pandas as pd
+
+            evaluate_seeds(seeds_dir / "cams", self.data_root, tmp / "seeds", ids=ids,
+                           split="held-out")  # fmt: skip
+            out = {"heldout": HELDOUT_NAME, "n_images": len(ids)}
+            out["seeds"] = choose_threshold(pd.read_csv(tmp / "seeds" / "curve.csv"),
+                                            pd.read_csv(seeds_dir / "seed_eval" / "curve.csv"),
+                                            "threshold")  # fmt: skip
+            if masks_dir is not None and walk_dir is not None:
+                info = json.loads((masks_dir / "stage.json").read_text())
+                irn_stage.evaluate_pseudo_masks(masks_dir, self.data_root, split="held-out",
+                                                sem_seg_bg=info["sem_seg_bg"], ids=ids,
+                                                rw_dir=walk_dir / irn_stage.RW_DIR,
+                                                eval_dir=tmp / "masks")  # fmt: skip
+                out["masks"] = choose_threshold(pd.read_csv(tmp / "masks" / "curve.csv"),
+                                                pd.read_csv(masks_dir / "mask_eval" / "curve.csv"),
+                                                "sem_seg_bg")  # fmt: skip
+            (tmp / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
+            return {"seeds": seeds_dir.name, "n_images": len(ids)}
+
+        return self.cache.build("heldout", key, fill)
+
     def confounders(self, seeds_dir: Path) -> Path | None:
         """CAM mass shares on body / part / context (SynthVOC with confounder maps only)."""
         from .confounder_shares import evaluate_confounder_shares, has_confounder_maps
@@ -714,6 +754,7 @@ class Runner:
             )
         if oracle and until in ("masks", "seg"):
             dirs.update(self.oracle(variant, seed, seeds_dir, until))
+        dirs["heldout"] = self.heldout(seeds_dir, dirs.get("masks"), dirs.get("walk"))
         dirs["confounders"] = self.confounders(seeds_dir)
         if variant.method not in ("cam", "external"):  # what it was fine-tuned from
             dirs["baseline_classifier"] = self.classifier(Variant("cam", "cam"), seed)
@@ -818,6 +859,12 @@ class Runner:
         if "oracle_seg_gt" in dirs:
             s = read(dirs["oracle_seg_gt"] / "metrics.json")
             row["oracle_seg_gt_miou"] = _mm_pct(s.get("seg/mIoU"))
+        h = read(dirs["heldout"] / "metrics.json") if dirs.get("heldout") else {}
+        row["seed_miou_heldout"] = _pct((h.get("seeds") or {}).get("miou"))
+        row["seed_threshold_heldout"] = (h.get("seeds") or {}).get("threshold")
+        if "masks" in dirs:
+            row["pseudo_miou_heldout"] = _pct((h.get("masks") or {}).get("miou"))
+            row["sem_seg_bg_heldout"] = (h.get("masks") or {}).get("threshold")
         conf_dir = dirs.pop("confounders", None)
         if conf_dir is not None:
             c = read(conf_dir / "metrics.json")

@@ -204,18 +204,20 @@ def evaluate_seeds(
     *,
     split: str = "train",
     fixed_threshold: float = 0.15,
+    ids: Sequence[str] | None = None,
 ) -> dict:
     """Seed mIoU over the whole background-threshold curve on ``split`` (VOC: train, 1,464).
 
     Writes ``out_dir/metrics.json`` (mIoU at the fixed threshold, best threshold and its mIoU,
-    per-class IoU / precision / recall at the best) and ``out_dir/curve.csv``.
+    per-class IoU / precision / recall at the best) and ``out_dir/curve.csv``. ``ids``: these
+    images instead of ``split``'s (``split`` then only names them in messages).
     """
     from .cams import load_seed
     from .datasets import voc
     from .evaluation import ThresholdCurve
 
     tree = voc.open_tree(data_root)
-    ids = tree.read_split(split)
+    ids = tree.read_split(split) if ids is None else list(ids)
     cams_dir = Path(cams_dir)
     curve = ThresholdCurve(tree.num_classes)
     for id_ in ids:

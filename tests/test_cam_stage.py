@@ -109,6 +109,35 @@ def test_global_cam_only_from_the_baseline(compared, smoke_data):
         assert str(base) in (Path(rows[m]["classifier_dir"]) / "config.py").read_text()
 
 
+def test_thresholds_chosen_on_held_out_images_are_reported_on_train(compared, smoke_data):
+    """The fair protocol: t and sem_seg_bg picked on train_aug images outside train and val, and
+    train's mIoU read at that pick: never above train's own best, equal to its curve there."""
+    import pandas as pd
+
+    from c2am_bench.datasets import voc
+    from c2am_bench.heldout import heldout_ids
+
+    tree = voc.open_tree(smoke_data)
+    ids = heldout_ids(tree)
+    assert ids and not set(ids) & (set(tree.read_split("train")) | set(tree.read_split("val")))
+    work, rows = compared
+    for r in rows.values():
+        assert r["seed_miou_heldout"] <= r["seed_miou"] + 1e-9
+        assert r["pseudo_miou_heldout"] <= r["pseudo_miou_best"] + 1e-9
+        curve = pd.read_csv(Path(r["seeds_dir"]) / "seed_eval" / "curve.csv")
+        at = curve.loc[(curve["threshold"] - r["seed_threshold_heldout"]).abs().idxmin(), "mIoU"]
+        assert round(100 * at, 3) == r["seed_miou_heldout"]
+        mcurve = pd.read_csv(Path(r["masks_dir"]) / "mask_eval" / "curve.csv")
+        at = mcurve.loc[(mcurve["sem_seg_bg"] - r["sem_seg_bg_heldout"]).abs().idxmin(), "mIoU"]
+        assert round(100 * at, 3) == r["pseudo_miou_heldout"]
+        chain = json.loads(r["stage_dirs"])
+        held = json.loads((Path(chain["heldout"]) / "metrics.json").read_text())
+        assert held["n_images"] == len(ids)
+        # the pick is the held-out curve's argmax
+        hcurve = pd.read_csv(Path(chain["heldout"]) / "seeds" / "curve.csv")
+        assert held["seeds"]["threshold"] == hcurve.loc[hcurve["mIoU"].idxmax(), "threshold"]
+
+
 def test_rerun_reuses_everything(compared, smoke_data):
     work, rows = compared
     stamp = (Path(rows["c2am"]["classifier_dir"]) / "classifier.pth").stat().st_mtime_ns

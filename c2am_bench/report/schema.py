@@ -47,8 +47,10 @@ METRICS: dict[str, str] = {
     "cls_map": "classifier mAP (val)",
     "seed_miou": "seed mIoU (best t)",
     "seed_miou_fixed": "seed mIoU (t = 0.15)",
+    "seed_miou_heldout": "seed mIoU (t chosen on held-out)",
     "pseudo_miou": "pseudo-mask mIoU",
     "pseudo_miou_best": "pseudo-mask mIoU (best sem_seg_bg)",
+    "pseudo_miou_heldout": "pseudo-mask mIoU (sem_seg_bg chosen on held-out)",
     "seg_miou": "segmentation mIoU (val)",
     "seg_train_miou": "segmentation mIoU (train)",
     "seg_tta_miou": "segmentation mIoU (val, +TTA)",
@@ -108,6 +110,8 @@ THRESHOLDS: dict[str, str] = {
     "seed_threshold": "best seed threshold t",
     "sem_seg_bg": "sem_seg_bg (configured)",
     "best_sem_seg_bg": "best sem_seg_bg",
+    "seed_threshold_heldout": "seed threshold t chosen on held-out",
+    "sem_seg_bg_heldout": "sem_seg_bg chosen on held-out",
 }
 
 # wall seconds per stage
