@@ -153,7 +153,8 @@ def add_parsers(sub) -> None:
     srun.add_argument(
         "--objective",
         default=None,
-        help="seed_miou | pseudo_miou | seg_miou (+ _gain: minus the baseline)",
+        help="seed_miou | pseudo_miou | seg_miou (+ _gain: minus the baseline) | irn_lift | "
+        "heldout_pseudo_miou (pseudo-masks on held-out train_aug images)",
     )
     srun.add_argument(
         "--heartbeat",

@@ -619,9 +619,13 @@ class Runner:
                                                 sem_seg_bg=info["sem_seg_bg"], ids=ids,
                                                 rw_dir=walk_dir / irn_stage.RW_DIR,
                                                 eval_dir=tmp / "masks")  # fmt: skip
-                out["masks"] = choose_threshold(pd.read_csv(tmp / "masks" / "curve.csv"),
-                                                pd.read_csv(masks_dir / "mask_eval" / "curve.csv"),
-                                                "sem_seg_bg")  # fmt: skip
+                held = pd.read_csv(tmp / "masks" / "curve.csv")
+                train = pd.read_csv(masks_dir / "mask_eval" / "curve.csv")
+                out["masks"] = choose_threshold(held, train, "sem_seg_bg")
+                # the held-out images' mIoU at the configured sem_seg_bg: what a study that
+                # tunes IRN's thresholds should maximise (objective heldout_pseudo_miou)
+                at = (held["sem_seg_bg"] - info["sem_seg_bg"]).abs().idxmin()
+                out["masks"]["heldout_miou_at_configured"] = float(held.loc[at, "mIoU"])
             (tmp / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
             return {"seeds": seeds_dir.name, "n_images": len(ids)}
 
@@ -865,6 +869,8 @@ class Runner:
         if "masks" in dirs:
             row["pseudo_miou_heldout"] = _pct((h.get("masks") or {}).get("miou"))
             row["sem_seg_bg_heldout"] = (h.get("masks") or {}).get("threshold")
+            row["heldout_pseudo_miou"] = _pct((h.get("masks") or {}).get(
+                "heldout_miou_at_configured"))  # fmt: skip
         conf_dir = dirs.pop("confounders", None)
         if conf_dir is not None:
             c = read(conf_dir / "metrics.json")

@@ -34,6 +34,9 @@ OBJECTIVES = {"seed_miou": "seeds", "pseudo_miou": "masks", "seg_miou": "seg"}
 OBJECTIVES.update({f"{k}_gain": v for k, v in list(OBJECTIVES.items())})
 # ``irn_lift``: pseudo-mask mIoU minus seed mIoU of the same run (what IRN adds; calibration)
 OBJECTIVES["irn_lift"] = "masks"
+# ``heldout_pseudo_miou``: pseudo-mask mIoU at the trial's sem_seg_bg on held-out train_aug images
+# (c2am_bench.heldout), so a threshold study does not tune on the split it reports
+OBJECTIVES["heldout_pseudo_miou"] = "masks"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEYS = {"name", "question", "method", "objective", "space", "default", "fixed", "profiles",
          "n_trials", "seeds", "notes"}  # fmt: skip

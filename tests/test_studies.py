@@ -153,7 +153,7 @@ def test_tpe_study_enqueues_the_reference_point_first(tmp_path):
         def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             if not is_baseline:
                 seen.append(variant.irn_settings())
-            return Results(runs=[{"seed_miou": 1.0, "pseudo_miou": variant.irn_settings()[
+            return Results(runs=[{"seed_miou": 1.0, "heldout_pseudo_miou": variant.irn_settings()[
                 "sem_seg_bg"] * 100}])  # fmt: skip
 
     study = studies.run_study(spec, lambda data: Stub([]), storage_url=f"sqlite:///{tmp_path}/t.db",

@@ -51,6 +51,7 @@ METRICS: dict[str, str] = {
     "pseudo_miou": "pseudo-mask mIoU",
     "pseudo_miou_best": "pseudo-mask mIoU (best sem_seg_bg)",
     "pseudo_miou_heldout": "pseudo-mask mIoU (sem_seg_bg chosen on held-out)",
+    "heldout_pseudo_miou": "pseudo-mask mIoU on the held-out images (configured sem_seg_bg)",
     "seg_miou": "segmentation mIoU (val)",
     "seg_train_miou": "segmentation mIoU (train)",
     "seg_tta_miou": "segmentation mIoU (val, +TTA)",
