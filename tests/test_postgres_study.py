@@ -229,29 +229,28 @@ def _complete_points(url: str, study: str) -> list[str]:
     return [json.dumps(t.params, sort_keys=True) for t in trials if t.state == TrialState.COMPLETE]
 
 
+def _race(tmp_path, url: str, tag: str) -> None:
+    """4 processes open ``url`` (a fresh database) at the same instant and run the study: every
+    one exits 0 and every grid point is COMPLETE once."""
+    procs, logs = _start_together(tmp_path, _STORAGE_ONLY, [[url]] * 4, tag)
+    codes = _wait_all(procs, logs, timeout=120)
+    tails = [p.read_text()[-1500:] for p in logs]
+    assert codes == [0] * 4, list(zip(codes, tails, strict=True))
+    points = _complete_points(url, "formulation-smoke")
+    assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (tag, points)
+
+
 def test_simultaneous_starts_on_a_fresh_database_create_the_schema_once(postgres_url, tmp_path):
     """The exact race, fast: 4 processes x 3 fresh databases open the storage at the same instant
     (without the harness's creation lock, some die on alembic_version_pkc or CREATE TYPE)."""
     for r in range(3):
-        url = _fresh_db(postgres_url, f"race_{r}")
-        procs, logs = _start_together(tmp_path, _STORAGE_ONLY, [[url]] * 4, f"race{r}")
-        codes = _wait_all(procs, logs, timeout=120)
-        tails = [p.read_text()[-1500:] for p in logs]
-        assert codes == [0] * 4, list(zip(codes, tails, strict=True))
-        points = _complete_points(url, "formulation-smoke")
-        assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (r, points)
+        _race(tmp_path, _fresh_db(postgres_url, f"race_{r}"), f"race{r}")
 
 
 def test_simultaneous_starts_on_a_fresh_sqlite_file_are_retried(tmp_path):
     """The same race on SQLite (no lock there: a bounded retry); no PostgreSQL needed."""
     for r in range(3):
-        url = f"sqlite:///{tmp_path / f'race_{r}.db'}"
-        procs, logs = _start_together(tmp_path, _STORAGE_ONLY, [[url]] * 4, f"sqlite{r}")
-        codes = _wait_all(procs, logs, timeout=120)
-        tails = [p.read_text()[-1500:] for p in logs]
-        assert codes == [0] * 4, list(zip(codes, tails, strict=True))
-        points = _complete_points(url, "formulation-smoke")
-        assert len(points) == FORMULATION and len(set(points)) == FORMULATION, (r, points)
+        _race(tmp_path, f"sqlite:///{tmp_path / f'race_{r}.db'}", f"sqlite{r}")
 
 
 def test_four_workers_started_at_once_on_fresh_databases_all_exit_0(postgres_url, tmp_path):
