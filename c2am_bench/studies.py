@@ -509,6 +509,13 @@ def run_study(
                     value -= b.runs[0][objective.removesuffix("_gain")]
                 results.extend(b)
             values.append(value)
+        twin = _twin(trial)
+        if twin is not None:
+            # Checked again now that the work is done: two workers that took the same grid point
+            # at once may each have checked before the other's parameters were stored. The
+            # smaller trial number wins, so exactly one of them completes.
+            trial.set_user_attr("duplicate_of", twin)
+            raise optuna.TrialPruned(f"grid point also run by trial {twin}")
         value = sum(values) / len(values)
         if not math.isfinite(value):
             raise ConfigError(f"trial {trial.number}: objective {objective} is undefined (NaN)")

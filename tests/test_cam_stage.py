@@ -159,7 +159,8 @@ def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smok
     variant = pipeline.Variant("c2am", "c2am", irn={"sem_seg_bg": 0.35})
     out = runner.run(variant, 0, "masks").runs[0]
     computed = {stage for stage, what in events if what == "computing"}
-    assert computed == {"masks"}  # sem_seg_bg only: the walk's scores are reused
+    # sem_seg_bg only: the walk's scores are reused (the held-out choice reads the new masks)
+    assert computed == {"masks", "heldout"}
     assert out["sem_seg_bg"] == 0.35 and out["seeds_dir"] == rows["c2am"]["seeds_dir"]
     events.clear()
     variant = pipeline.Variant("c2am", "c2am", irn={"conf_fg": 0.4, "conf_bg": 0.1})
