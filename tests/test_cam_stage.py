@@ -166,7 +166,7 @@ def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smok
     variant = pipeline.Variant("c2am", "c2am", irn={"conf_fg": 0.4, "conf_bg": 0.1})
     runner.run(variant, 0, "masks")
     computed = {stage for stage, what in events if what == "computing"}
-    assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks"}
+    assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks", "heldout"}
 
 
 def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):

@@ -83,9 +83,14 @@ def _worker(cwd: Path, url: str, tag: str) -> subprocess.Popen:
 def _trials(url: str, study: str = f"{STUDY}-{PROFILE}"):
     import optuna
 
+    from c2am_bench.studies import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # through the harness's storage opener: polling while the workers start would otherwise
+    # race them to create the schema (this process, too, is a simultaneous start)
+    storage = open_storage(url, heartbeat=None)
     try:
-        return optuna.load_study(study_name=study, storage=url).get_trials()
+        return optuna.load_study(study_name=study, storage=storage).get_trials()
     except KeyError:  # not created yet
         return []
 
