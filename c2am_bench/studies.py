@@ -538,12 +538,19 @@ def run_study(
 
 
 def _twin(trial) -> int | None:
-    """An earlier COMPLETE or RUNNING trial of the same point as ``trial``, if any."""
+    """An earlier COMPLETE or RUNNING trial of the same point as ``trial``, if any.
+
+    The point is the grid id where the sampler set one (stored when the trial is created, so a
+    simultaneous twin is seen sooner than by its parameters, which its worker stores later), else
+    the parameters.
+    """
     from optuna.trial import TrialState
 
-    me = json.dumps(trial.params, sort_keys=True)
-    for t in trial.study.get_trials(deepcopy=False):
-        if t.number == trial.number or json.dumps(t.params, sort_keys=True) != me:
+    trials = trial.study.get_trials(deepcopy=False)
+    mine = next((t for t in trials if t.number == trial.number), None)
+    me = _point(mine) if mine is not None else json.dumps(trial.params, sort_keys=True)
+    for t in trials:
+        if t.number == trial.number or _point(t) != me:
             continue
         if t.state == TrialState.COMPLETE or (
             t.state == TrialState.RUNNING and t.number < trial.number

@@ -160,8 +160,10 @@ while not Path(sys.argv[2]).exists():
     time.sleep(0.001)
 """
 # what ``study run`` does with the storage (its early open_storage, then run_study), on a stub
-# runner: the trials are instant, so only the creation of the schema and the study is exercised
+# runner: a trial takes a second (real ones take minutes), so the creation of the schema and the
+# study is what is exercised, and the twin check after a trial's work sees every point stored
 _STUB_WORKER = """
+import time
 from c2am_bench import studies
 from c2am_bench.pipeline import Results
 
@@ -169,6 +171,7 @@ class Stub:
     data_key, irn_base = "stub", {}
 
     def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
+        time.sleep(1.0)
         return Results(runs=[{"seed_miou": 1.0 + trial}])
 
 url = sys.argv[3]
