@@ -10,6 +10,7 @@ import logging
 import math
 import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -661,3 +662,57 @@ def test_study_report(tmp_path, caplog):
     assert len(xy) == summary["n_runs"].sum() == 9 * 2
     legend = pd.read_csv(out / "summary.csv")["display"].tolist()
     assert legend[0] == "CAM" and len(set(legend)) == 9
+
+
+def test_study_response_figure_pairs_each_trial_with_its_own_baseline(tmp_path):
+    """One response figure per studied parameter: every (trial, seed) is a dot, the gain is the
+    difference from the baseline run of the same trial and seed, the interval is per value."""
+    from scipy import stats
+
+    from c2am_bench.report import response as RSP
+
+    results = build_study_results(tmp_path, n_trials=4, seeds=(0, 1, 2))
+    runs = load_results(results).runs
+    assert RSP.studied_parameters(runs) == ["model.head.gamma"]
+    frame = RSP.response_frame(runs, "model.head.gamma", "seed_miou")
+    assert len(frame) == 4 * 3 and sorted(frame["value"].unique()) == [0, 1, 2, 3]
+    # the synthetic trial k is C2AM's numbers + 0.5 k - 2, its baseline CAM's numbers unchanged
+    plain = runs[runs["trial"] == 0].set_index(["variant", "seed"])["seed_miou"]
+    c2am = plain[[v for v in plain.index.get_level_values(0) if v.startswith("c2am")][0]]
+    first = (c2am + 2.0 - plain["cam"]).sort_index().to_numpy()  # C2AM - CAM, per seed
+    for k in range(4):
+        got = frame[frame["value"] == k].sort_values("seed")["gain"].to_numpy()
+        assert got == pytest.approx(first + 0.5 * k - 2.0)
+    fig, axes = plt.subplots(2, 1)
+    RSP.draw_response(frame, "model.head.gamma", "seed mIoU (%)", 50.0, (axes[0], axes[1]))
+    dots = [c for c in axes[0].collections if isinstance(c, PathCollection)
+            and c.get_label() in ("one dot per seed", "_nolegend_")]  # fmt: skip
+    assert sum(len(c.get_offsets()) for c in dots) == 12
+    # the error bar of value 0 is the t interval of its three seeds
+    y0 = frame[frame["value"] == 0]["y"].to_numpy()
+    half = stats.t.ppf(0.975, 2) * y0.std(ddof=1) / np.sqrt(3)
+    bar = axes[0].containers[0]
+    segment = bar.lines[2][0].get_segments()[0]
+    assert segment[1][1] - segment[0][1] == pytest.approx(2 * half)
+    assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == 50.0
+               for line in axes[0].get_lines())  # fmt: skip
+    plt.close(fig)
+    out = render_report(results, tmp_path / "rep")
+    _non_blank(out / "response_model_head_gamma.png")
+    assert "response_model_head_gamma.png" in (out / "index.html").read_text()
+
+
+def test_response_of_a_categorical_parameter_and_no_baseline(tmp_path):
+    from c2am_bench.report import response as RSP
+
+    runs = pd.DataFrame({
+        "trial": [0, 0, 1, 1, 2, 2], "seed": [0, 1, 0, 1, 0, 1], "is_baseline": [False] * 6,
+        "params": [json.dumps({"model.head.pooling": p}) for p in ("gap",) * 2 + ("lse",) * 2
+                   + ("max",) * 2],
+        "seed_miou": [40.0, 42.0, 45.0, 47.0, 30.0, 31.0],
+    })  # fmt: skip
+    frame = RSP.response_frame(runs, "model.head.pooling", "seed_miou")
+    assert frame["gain"].isna().all()  # no baseline runs: no gain panel
+    files = RSP.plot_response(runs, "seed_miou", tmp_path)
+    assert [f.name for f in files] == ["response_model_head_pooling.png"]
+    _non_blank(tmp_path / files[0].name)

@@ -291,6 +291,10 @@ def _figures(rep: _Report, out: Path, study) -> None:
     cam_figs, cam_notes = F.plot_cam_figures(results, summary, out, cams)
     rep.figs += cam_figs
     rep.notes += cam_notes
+    if ctx.get("kind") == "study":
+        from .response import plot_response
+
+        rep.figs += plot_response(runs, ctx.get("objective"), out)
     if study is not None:
         rep.figs += F.plot_optuna(study, out)
 
