@@ -353,7 +353,6 @@ class Runner:
         self.cache, self.profile = cache, profile
         self.progress, self.verbose, self.seg_modes = progress, verbose, tuple(seg_eval)
         self.irn_base = IRN_PROFILE_SETTINGS[profile]
-        self.scope = ""
         self._on_event = on_event or (lambda *a: None)
         self._prune_with = None  # the Optuna trial of the run in progress (run(prune_with=))
         self._runners = 0
@@ -733,7 +732,6 @@ class Runner:
         if until not in UNTIL:
             raise ConfigError(f"until={until!r}: choose from {', '.join(UNTIL)}")
         scope = f"{variant.name} seed {seed}"
-        self.scope = scope
 
         def on_event(stage: str, key: str, what: str) -> None:
             self._on_event(scope, stage, key, what)
