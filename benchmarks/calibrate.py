@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="", help="SynthVOC overrides, k=v,k=v")
     ap.add_argument("--irn", default="", help="IRN settings, k=v,k=v")
     ap.add_argument("--net", default="", help="boundary-net config options, k=v,k=v")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, one record each")
     ap.add_argument("--until", default="masks", choices=("masks", "seg"))
     ap.add_argument("--method", default="cam")
     ap.add_argument("--no-oracle", action="store_true")
@@ -66,16 +66,17 @@ def main(argv=None) -> int:
                     on_event=lambda *e: print(f"[{time.strftime('%H:%M:%S')}] {e[0]} {e[1]} {e[3]}",
                                               flush=True))  # fmt: skip
     variant = Variant(args.method, args.method, irn=irn, boundary_net=net)
-    start = time.perf_counter()
-    row = runner.run(variant, args.seed, args.until, oracle=not args.no_oracle).runs[0]
-    record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "seed": args.seed,
-              "method": args.method, "seconds": round(time.perf_counter() - start, 1),
-              **{c: row.get(c) for c in COLUMNS}}  # fmt: skip
-    for c in COLUMNS:
-        print(f"{c:32s} {row.get(c)}")
     out = REPO / "benchmarks" / "results" / "calibration.jsonl"
-    with open(out, "a") as f:
-        f.write(json.dumps(record, default=str) + "\n")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        start = time.perf_counter()
+        row = runner.run(variant, seed, args.until, oracle=not args.no_oracle).runs[0]
+        record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "seed": seed,
+                  "method": args.method, "seconds": round(time.perf_counter() - start, 1),
+                  **{c: row.get(c) for c in COLUMNS}}  # fmt: skip
+        for c in COLUMNS:
+            print(f"seed {seed} {c:32s} {row.get(c)}")
+        with open(out, "a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
     return 0
 
 

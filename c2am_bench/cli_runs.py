@@ -34,6 +34,19 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _seg_eval(text: str) -> tuple[str, ...]:
+    """``--seg-eval``: ``plain`` | ``tta`` | ``crf`` | ``tta,crf`` -> the extra evaluations."""
+    from .pipeline import SEG_EVAL_CHOICES
+
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in parts if t not in (*SEG_EVAL_CHOICES, "plain")]
+    if not parts or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: comma-separated from plain, {', '.join(SEG_EVAL_CHOICES)}"
+        )
+    return tuple(t for t in dict.fromkeys(parts) if t != "plain")
+
+
 def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> None:
     p.add_argument("--profile", default="default", choices=PROFILES)
     p.add_argument(
@@ -71,6 +84,14 @@ def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> N
         "--force", default="", help="comma-separated stages to recompute, e.g. masks,segmentor"
     )
     p.add_argument("--verbose", action="store_true", help="show mmengine's training log")
+    p.add_argument(
+        "--seg-eval",
+        type=_seg_eval,
+        default=None,
+        metavar="MODES",
+        help="DeepLabV2's val evaluations beside the plain one: plain (none), tta, crf or "
+        "tta,crf (default: the profile's; tta,crf for paper, none for the CPU default)",
+    )
     from .cli import _CfgOptions  # the stage commands' --cfg-options parser (mmengine syntax)
 
     for flag, stage, example in (
@@ -112,6 +133,13 @@ def add_parsers(sub) -> None:
         default=None,
         help="methods that climb the oracle ladder (ground truth substituted for one stage at "
         "a time): comma-separated names, 'all' or 'none' (default: the --against baseline)",
+    )
+    compare.add_argument(
+        "--oracle-seeds",
+        default="first",
+        choices=["first", "all"],
+        help="seeds the oracle ladder climbs at: the first of --seeds (default; the ladder's "
+        "GT-label boundary net and DeepLabV2 ceiling cost about one method each) or all",
     )
     compare.add_argument("--name", default=None, help="run name (default compare-<profile>)")
     compare.add_argument(
@@ -322,9 +350,10 @@ def cmd_compare(args) -> int:
         verbose=args.verbose,
         on_event=_events(args),
         stage_options=_stage_options(args),
+        seg_eval=args.seg_eval,
     )
     results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against,
-                      oracle=oracle)  # fmt: skip
+                      oracle=oracle, oracle_seeds=args.oracle_seeds)  # fmt: skip
     wall = time.perf_counter() - start
     context = _context(
         args,
@@ -360,7 +389,8 @@ def _dry_run(args, variants, oracle: tuple[str, ...], run_dir: Path) -> int:
     report = run_dry(root, variants, profile=args.profile, seed=args.seeds[0],
                      work_dir=args.work_dir, stage_options=_stage_options(args), oracle=oracle,
                      until=args.until, images=args.dry_images, iters=args.dry_iters,
-                     on_event=_events(args), log_path=out / "errors.log")  # fmt: skip
+                     on_event=_events(args), log_path=out / "errors.log",
+                     seg_eval=args.seg_eval)  # fmt: skip
     where = machine()
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".dry_run.json.{os.getpid()}.tmp"
@@ -509,6 +539,7 @@ def cmd_study_run(args) -> int:
                 verbose=args.verbose,
                 on_event=events,
                 stage_options=_stage_options(args),
+                seg_eval=args.seg_eval,
             )
         return runners[key]
 

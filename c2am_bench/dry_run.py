@@ -203,6 +203,7 @@ def run_dry(
     seed: int,
     work_dir: Path,
     stage_options: dict | None = None,
+    seg_eval: tuple[str, ...] | None = None,
     oracle: tuple[str, ...] = (),
     until: str = "seg",
     images: int = 4,
@@ -217,6 +218,7 @@ def run_dry(
         variants: :class:`~c2am_bench.pipeline.Variant` s, the baseline first.
         work_dir: where the throw-away tree and cache go (a temporary folder inside it, removed
             at the end).
+        seg_eval: DeepLabV2's extra val evaluations (default: the profile's).
         oracle: variant names that also climb the oracle ladder.
         log_path: where the tracebacks of failed stages are written.
         keep: put the subset tree and the cache in this (new) folder and keep them (for a look
@@ -242,7 +244,8 @@ def run_dry(
         recorder = _Recorder(on_event)
         cache = StageCache(tmp / "cache")
         runner = Runner(tmp / "data", cache, profile=profile, on_event=recorder,
-                        stage_options=stage_options, shrink=shrink(iters))  # fmt: skip
+                        stage_options=stage_options, shrink=shrink(iters),
+                        seg_eval=seg_eval)  # fmt: skip
         stopped: dict[str, tuple[str, str, str]] = {}  # method -> (stage, status, note)
         for variant in variants:
             try:

@@ -27,6 +27,8 @@ def in_tmp(tmp_path, monkeypatch):
         (["compare", "--profile", "paper"], "--profile paper needs --data"),
         (["compare", "--force", "sedes"], "sedes"),
         (["compare", "--oracle", "c3am"], "--oracle 'c3am'"),
+        (["compare", "--seg-eval", "tta,cfr"], "--seg-eval"),
+        (["study", "run", "pooling", "--seg-eval", ""], "--seg-eval"),
         (["compare", "--methods", "cam", "--oracle", "c2am"], "c2am"),
         (["study", "run", "poolin"], "unknown study 'poolin'"),
         (["study", "run", "../pooling"], "study name '../pooling'"),

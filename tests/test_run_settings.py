@@ -1,0 +1,85 @@
+"""Per-profile run settings: the walk's radius as an IRN setting, DeepLabV2's evaluations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from c2am_bench import pipeline
+from c2am_bench.datasets import synthvoc
+from c2am_bench.errors import ConfigError
+from c2am_bench.stage_cache import StageCache, stage_key
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
+    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
+    return root
+
+
+def test_walk_radius_defaults_to_irn_and_is_checked():
+    assert pipeline.IRN_DEFAULTS["walk_radius"] == 5  # IRN's make_sem_seg_labels
+    assert pipeline.Variant("cam", "cam", irn={"walk_radius": 3}).irn_settings()["walk_radius"] == 3
+    for bad in (1, 2.5, 11):
+        with pytest.raises(ConfigError, match="walk_radius"):
+            pipeline.Variant("cam", "cam", irn={"walk_radius": bad}).irn_settings()
+
+
+class _Keys:
+    """Stands in for ``StageCache.build``: records each (stage, key) and builds nothing."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.calls = root, []
+
+    def build(self, stage, key, fill, **meta):
+        self.calls.append((stage, key))
+        return self.root / stage / key
+
+
+def test_walk_key_is_unchanged_at_radius_5_and_follows_the_radius(smoke_data, tmp_path):
+    runner = pipeline.Runner(smoke_data, StageCache(tmp_path / "cache"), profile="default")
+    runner.cache = keys = _Keys(tmp_path)
+    seeds, bdir = tmp_path / "seeds" / "s", tmp_path / "boundary" / "b"
+    runner.walk_masks(pipeline.Variant("cam", "cam"), seeds, bdir)
+    # the key the walk stage had before walk_radius existed (radius 5 was a literal): caches
+    # made by earlier versions are reused
+    t = pipeline.IRN_PROFILE_SETTINGS["default"]
+    before = stage_key("walk", "s", "b", 10, t["exp_times"], 5, pipeline.SEED_SPLIT)
+    assert keys.calls[0] == ("walk", before)
+    runner.walk_masks(pipeline.Variant("cam", "cam", irn={"walk_radius": 3}), seeds, bdir)
+    assert keys.calls[2][0] == "walk" and keys.calls[2][1] != before
+    # the masks read the walk they were made from
+    assert keys.calls[1][1] != keys.calls[3][1]
+
+
+def test_seg_eval_modes_follow_the_profile_and_can_be_chosen(smoke_data, tmp_path):
+    cache = StageCache(tmp_path / "cache")
+    assert pipeline.Runner(smoke_data, cache, profile="default").seg_modes == ()
+    assert pipeline.Runner(smoke_data, cache, profile="smoke").seg_modes == ("tta", "crf")
+    assert pipeline.SEG_EVAL_MODES["paper"] == ("tta", "crf")  # the paper's protocol
+    runner = pipeline.Runner(smoke_data, cache, profile="default", seg_eval=("crf",))
+    assert runner.seg_modes == ("crf",)
+    with pytest.raises(ConfigError, match="--seg-eval"):
+        pipeline.Runner(smoke_data, cache, profile="default", seg_eval=("tta", "cfr"))
+
+
+def test_the_oracle_ladder_climbs_at_the_first_seed_unless_asked_for_all():
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def run(self, variant, seed, until, *, is_baseline, oracle):
+            self.calls.append((variant.name, seed, oracle))
+            return pipeline.Results()
+
+    variants = [pipeline.Variant("cam", "cam"), pipeline.Variant("c2am", "c2am")]
+    runner = Recorder()
+    pipeline.compare(runner, variants, [3, 1, 2])
+    assert [c for c in runner.calls if c[2]] == [("cam", 3, True)]
+    runner = Recorder()
+    pipeline.compare(runner, variants, [3, 1, 2], oracle=("cam", "c2am"), oracle_seeds="all")
+    assert all(c[2] for c in runner.calls) and len(runner.calls) == 6
+    with pytest.raises(ConfigError, match="--oracle-seeds"):
+        pipeline.compare(runner, variants, [0], oracle_seeds="some")
