@@ -455,7 +455,10 @@ def _print_table(runs: list[dict]) -> None:
         "seg_tta_miou": "seg +TTA",
         "seg_crf_miou": "seg +CRF",
     }
-    frame = frame[[c for c in cols if c in frame]].rename(columns=cols)
+    # evaluations that did not run (e.g. TTA / CRF under --seg-eval plain) get no column
+    optional = ("seg_tta_miou", "seg_crf_miou")
+    keep = [c for c in cols if c in frame and not (c in optional and frame[c].isna().all())]
+    frame = frame[keep].rename(columns=cols)
     full = pd.DataFrame(runs)
     print(
         "\nmIoU (%): seeds and pseudo-masks on train (seed: best t on train; @held-out: "

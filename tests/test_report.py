@@ -716,3 +716,29 @@ def test_response_of_a_categorical_parameter_and_no_baseline(tmp_path):
     files = RSP.plot_response(runs, "seed_miou", tmp_path)
     assert [f.name for f in files] == ["response_model_head_pooling.png"]
     _non_blank(tmp_path / files[0].name)
+
+
+def test_a_ladder_climbed_at_the_first_seed_reads_that_seed_on_every_rung(loaded):
+    """``compare --oracle-seeds first``: seeds, pseudo-masks and DeepLabV2 ran at every seed but
+    the oracle rungs at the first only; every rung (and so every change between rungs) must then
+    be read at that seed, not the plain rungs over all seeds beside an oracle rung over one."""
+    from c2am_bench.report.schema import LADDER
+
+    runs, summary = loaded
+    runs = runs.copy()
+    later = runs["seed"] != SEEDS[0]
+    runs.loc[later, "oracle"] = False
+    for col, _, _ in LADDER:
+        if col.startswith("oracle"):
+            runs.loc[later, col] = np.nan
+    view_summary, view_runs = T.ladder_view(summary, runs)
+    assert set(view_runs["seed"]) == {SEEDS[0]}
+    first = runs[(runs["variant"] == "cam") & ~later].iloc[0]
+    row = view_summary.set_index("variant").loc["cam"]
+    for col, _, _ in LADDER:
+        assert row[col] == pytest.approx(first[col])
+    assert row["seed_miou"] != pytest.approx(summary.set_index("variant").loc["cam", "seed_miou"])
+    ax = figures.draw_ladder(view_summary, view_runs, "cam")
+    assert len(_dots(ax)[1]) == len(LADDER)  # one dot per rung: the one seed
+    frame = T.ladder_frame(summary, runs)
+    assert frame.loc[0, "CAM"].startswith(f"{first['seed_miou']:.1f}")

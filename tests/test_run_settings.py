@@ -83,3 +83,16 @@ def test_the_oracle_ladder_climbs_at_the_first_seed_unless_asked_for_all():
     assert all(c[2] for c in runner.calls) and len(runner.calls) == 6
     with pytest.raises(ConfigError, match="--oracle-seeds"):
         pipeline.compare(runner, variants, [0], oracle_seeds="some")
+
+
+def test_the_printed_table_has_no_column_for_evaluations_that_did_not_run(capsys):
+    from c2am_bench.cli_runs import _print_table
+
+    row = {"label": "CAM", "seed": 0, "seed_miou": 50.0, "seg_miou": 60.0,
+           "seg_tta_miou": float("nan"), "seg_crf_miou": float("nan")}  # fmt: skip
+    _print_table([row])
+    out = capsys.readouterr().out
+    assert "seg val" in out and "+TTA" not in out and "+CRF" not in out and "NaN" not in out
+    _print_table([{**row, "seg_tta_miou": 61.0}])
+    out = capsys.readouterr().out
+    assert "+TTA" in out and "61.0" in out and "+CRF" not in out

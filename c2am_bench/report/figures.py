@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 from ..cam_figures import new_figure, save_figure
 from ..errors import C2AMError
 from .schema import LADDER, METRICS, STAGES, Results
-from .tables import ladder_variants, seed_deltas, seed_values
+from .tables import ladder_variants, ladder_view, seed_deltas, seed_values
 
 logger = logging.getLogger(__name__)
 
@@ -733,7 +733,9 @@ def plot_ladder(
     out: str | os.PathLike,
     palette: Mapping[str, tuple] | None = None,
 ) -> Path | None:
-    """ "Where mIoU is lost": :func:`draw_ladder` for every variant that climbed the ladder."""
+    """ "Where mIoU is lost": :func:`draw_ladder` for every variant that climbed the ladder, over
+    the seeds it climbed at (:func:`~c2am_bench.report.tables.ladder_view`)."""
+    summary, runs = ladder_view(summary, runs)
     names = ladder_variants(summary, runs)
     if not names:
         return None

@@ -35,6 +35,7 @@ __all__ = [
     "confounder_frame",
     "environment_frame",
     "ladder_frame",
+    "ladder_view",
     "format_ci",
     "format_delta",
     "format_p",
@@ -203,6 +204,19 @@ def ladder_variants(summary: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     return [v for v in summary["variant"] if v in climbed]
 
 
+def ladder_view(summary: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary and runs the ladder reads: only the seeds at which it was climbed (``compare
+    --oracle-seeds first`` climbs at one of several), so every rung is a mean over the same runs
+    and a rung-to-rung change compares like with like."""
+    if "oracle" not in runs.columns or not runs["oracle"].astype(bool).any():
+        return summary, runs
+    seeds = set(runs.loc[runs["oracle"].astype(bool), "seed"])
+    if seeds >= set(runs["seed"]):
+        return summary, runs
+    sub = runs[runs["seed"].isin(seeds)]
+    return summary_frame(sub, summary["variant"].iloc[0]), sub  # the baseline is listed first
+
+
 def ladder_frame(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The oracle ladder as display strings: one row per rung, per variant ``mean ± CI`` and the
     change from the rung above (percentage points); then the swapped inputs' quality.
@@ -212,6 +226,7 @@ def ladder_frame(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     method's pseudo-masks is lost to its IR labels (the seeds' errors); DeepLabV2 vs the
     pseudo-masks is the segmentation stage; the ceiling is DeepLabV2 on ground truth.
     """
+    summary, runs = ladder_view(summary, runs)
     names = ladder_variants(summary, runs)
     if not names:
         return pd.DataFrame()
