@@ -96,9 +96,9 @@ SEG_PROFILE_OPTIONS = {
 SEG_WEIGHTS = "segmentor.pth"  # = seg_eval.WEIGHTS_FILE
 # DeepLabV2's evaluations beside the plain one on `val` (compare --seg-eval). The paper's protocol
 # (VOC) reports multi-scale + flip TTA and dense CRF. The CPU default leaves both out: on its
-# 128 px images they *lower* mIoU (README: "Final segmentation") and cost ~16 s a method here
-# (AMD EPYC, 2 cores; 48 s on an Intel Xeon). The smoke profile keeps them so the tests exercise
-# both paths.
+# 128 px images they *lower* mIoU (README: "Final segmentation"); with the plain one they took
+# 47-50 s a method on a 2-core Intel Xeon (README, "What it measured"). The smoke profile keeps
+# them so the tests exercise both paths.
 SEG_EVAL_MODES = {"default": (), "smoke": ("tta", "crf"), "paper": ("tta", "crf")}
 SEG_EVAL_CHOICES = ("tta", "crf")
 # DeepLabV2's backbone starts from the baseline classifier of the same seed where no ImageNet
