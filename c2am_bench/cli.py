@@ -505,6 +505,20 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Destroy a torchrun process group before the interpreter shuts down.
+
+    Left to interpreter finalisation, gloo's worker threads can free tensors after Python is
+    gone and abort the process (SIGABRT, exit -6; pytorch/pytorch#179291): a finished
+    data-parallel run would then fail at random.
+    """
+    torch = sys.modules.get("torch")  # never imported: nothing to close
+    dist = torch.distributed if torch is not None else None
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -221,6 +221,9 @@ def train(
         _atomic_save(lambda p: cfg.dump(str(p)), work_dir / "config.py")
         text = json.dumps(metrics, indent=1) + "\n"
         _atomic_save(lambda p: Path(p).write_text(text), work_dir / METRICS_FILE)
+    if torch.distributed.is_initialized():
+        # every rank returns only once rank 0's files exist (a caller may read them next)
+        torch.distributed.barrier()
     return metrics
 
 

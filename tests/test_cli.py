@@ -76,3 +76,17 @@ def test_compare_smoke_generates_and_validates_the_dataset(tmp_path):
     assert "generated" in proc.stdout and "train_aug" in proc.stdout
     again = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert again.returncode == 0 and "reused" in again.stdout
+
+
+def test_main_closes_a_torchrun_process_group(tmp_path):
+    """A data-parallel command ends with its gloo group destroyed, not left to interpreter exit."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        assert main(["data", "check", str(tmp_path / "missing")]) == 2
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
