@@ -119,7 +119,15 @@ def add_parsers(sub) -> None:
     compare.add_argument(
         "--methods",
         default="cam,cam_constant,c2am",
-        help="comma-separated: cam, cam_constant, c2am, NAME=external:DIR",
+        help="comma-separated: cam, cam_constant, c2am, NAME=external:DIR; append @crf or @irn "
+        "to choose one method's pseudo-mask method (cam,cam@crf: both for CAM)",
+    )
+    compare.add_argument(
+        "--pseudo",
+        default="irn",
+        choices=["irn", "crf"],
+        help="pseudo-mask method of every method without an @: irn (IR labels, boundary net, "
+        "random walk; default) or crf (one dense-CRF pass over the seeds)",
     )
     compare.add_argument("--against", default="cam", help="baseline for the deltas (default cam)")
     compare.add_argument(
@@ -282,6 +290,7 @@ def _context(
         "name": name,
         "against": against,
         "profile": args.profile,
+        "pseudo": getattr(args, "pseudo", "irn"),
         "data_root": str(data_root.resolve()),
         "data_fingerprint": data_fingerprint(data_root),
         "class_names": voc.open_tree(data_root).class_names,
@@ -326,7 +335,7 @@ def _run_dir(work_dir: Path, name: str) -> Path:
 def cmd_compare(args) -> int:
     from .pipeline import Runner, check_stage_options, compare, parse_method, write_results
 
-    variants = [parse_method(m) for m in args.methods.split(",") if m.strip()]
+    variants = [parse_method(m, args.pseudo) for m in args.methods.split(",") if m.strip()]
     names = [v.name for v in variants]
     if not variants:
         raise ConfigError("--methods: name at least one method")

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
@@ -129,13 +129,36 @@ def _check_thresholds(conf_fg: float, conf_bg: float) -> None:
         )
 
 
-def _confident(img: np.ndarray, high_res: np.ndarray, keys1: np.ndarray, thres: float,
+def crf_pass(img: np.ndarray, high_res: np.ndarray, keys1: np.ndarray, thres: float,
                crf: dict | None = None):  # fmt: skip
     """One pass: [thres plane; CAMs] -> argmax -> CRF -> mask labels (0 bg, keys + 1)."""
     scores = np.concatenate([np.full((1, *high_res.shape[1:]), thres, np.float32), high_res])
     pred = crf_inference_label(img, np.argmax(scores, axis=0), n_labels=keys1.size,
                                **(crf or {}))  # fmt: skip
     return keys1[pred]
+
+
+def seed_classes(img: np.ndarray, seed: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A seed's label ids and CAMs, checked against the image.
+
+    Returns:
+        ``keys1`` ``(n + 1,)`` uint8 ``[0, keys + 1]`` (background first) and ``high_res``
+        ``(n, H, W)`` float32.
+
+    Raises:
+        ValueError: ``high_res`` does not match the keys and the image, or a key is out of range.
+    """
+    keys = np.asarray(seed["keys"], dtype=np.int64).reshape(-1)
+    high_res = np.asarray(seed["high_res"], dtype=np.float32)
+    h, w = np.shape(img)[:2]
+    if high_res.shape != (keys.size, h, w):
+        raise ValueError(
+            f"seed high_res has shape {high_res.shape}, expected ({keys.size}, {h}, {w}) "
+            "to match its keys and the image"
+        )
+    if keys.size and (keys.min() < 0 or keys.max() >= IGNORE - 1):
+        raise ValueError(f"seed keys must lie in [0, {IGNORE - 1}), got {keys.tolist()}")
+    return np.concatenate([[0], keys + 1]).astype(np.uint8), high_res
 
 
 def ir_label(
@@ -164,21 +187,11 @@ def ir_label(
         ConfigError: Unless ``0 <= conf_bg < conf_fg <= 1``.
     """
     _check_thresholds(conf_fg, conf_bg)
-    keys = np.asarray(seed["keys"], dtype=np.int64).reshape(-1)
-    high_res = np.asarray(seed["high_res"], dtype=np.float32)
-    h, w = np.shape(img)[:2]
-    if high_res.shape != (keys.size, h, w):
-        raise ValueError(
-            f"seed high_res has shape {high_res.shape}, expected ({keys.size}, {h}, {w}) "
-            "to match its keys and the image"
-        )
-    if keys.size and (keys.min() < 0 or keys.max() >= IGNORE - 1):
-        raise ValueError(f"seed keys must lie in [0, {IGNORE - 1}), got {keys.tolist()}")
-    if keys.size == 0:  # no class: both passes are all background
-        return np.zeros((h, w), np.uint8)
-    keys1 = np.concatenate([[0], keys + 1]).astype(np.uint8)
-    fg_conf = _confident(img, high_res, keys1, conf_fg, crf)
-    bg_conf = _confident(img, high_res, keys1, conf_bg, crf)
+    keys1, high_res = seed_classes(img, seed)
+    if keys1.size == 1:  # no class: both passes are all background
+        return np.zeros(high_res.shape[1:], np.uint8)
+    fg_conf = crf_pass(img, high_res, keys1, conf_fg, crf)
+    bg_conf = crf_pass(img, high_res, keys1, conf_bg, crf)
     out = fg_conf.copy()
     out[fg_conf == 0] = IGNORE
     out[(fg_conf == 0) & (bg_conf == 0)] = 0
@@ -210,13 +223,13 @@ def _worker_init() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _one(task: tuple[str, str, str, float, float, dict | None]):
-    """Worker: image + seed -> IR label PNG. Errors come back as values (DataError's signature
-    does not survive pickling)."""
+def _one(task: tuple[Callable[..., np.ndarray], str, str, str, dict]):
+    """Worker: image + seed -> label PNG (``label(img, seed, **kwargs)``). Errors come back as
+    values (DataError's signature does not survive pickling)."""
     from .cams import load_seed
     from .datasets.voc import load_image
 
-    image_path, seed_path, out_path, conf_fg, conf_bg, crf = task
+    label, image_path, seed_path, out_path, kwargs = task
     try:
         img = load_image(image_path)
         seed = load_seed(seed_path)
@@ -226,7 +239,7 @@ def _one(task: tuple[str, str, str, float, float, dict | None]):
                 f"high_res is {seed['high_res'].shape[1:]} but image {image_path} is "
                 f"{img.shape[:2]}",
             )
-        save_label_png(out_path, ir_label(img, seed, conf_fg=conf_fg, conf_bg=conf_bg, crf=crf))
+        save_label_png(out_path, label(img, seed, **kwargs))
     except DataError as err:
         return (err.path, err.problem)
     return None
@@ -294,16 +307,54 @@ def make_ir_labels(
         ConfigError: Bad thresholds or worker count, or ``ir_labels/`` already exists.
         DataError: A seed is missing or unreadable (names the file), or an image is.
     """
+    _check_thresholds(conf_fg, conf_bg)
+    crf = dict(crf) if crf else None
+    summary = label_split(
+        ir_label, dict(conf_fg=conf_fg, conf_bg=conf_bg, crf=crf), data_root, cams_dir,
+        Path(out_dir) / IR_LABEL_DIR, split=split, workers=workers, progress=progress,
+        what="IR labels",
+    )  # fmt: skip
+    summary = {**summary, "conf_fg": conf_fg, "conf_bg": conf_bg, "crf": dict(crf or {}),
+               "split": split, "data_root": str(data_root), "cams_dir": str(cams_dir)}  # fmt: skip
+    tmp_json = Path(out_dir) / f".{IR_SUMMARY_FILE}.tmp"
+    tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
+    os.replace(tmp_json, Path(out_dir) / IR_SUMMARY_FILE)
+    return summary
+
+
+def label_split(
+    label: Callable[..., np.ndarray],
+    kwargs: dict,
+    data_root: str | os.PathLike,
+    cams_dir: str | os.PathLike,
+    final: str | os.PathLike,
+    *,
+    split: str,
+    workers: int | None = None,
+    progress: bool = True,
+    what: str = "labels",
+) -> dict:
+    """``final/<id>.png`` = ``label(image, seed, **kwargs)`` for every image of ``split``.
+
+    The folder appears atomically: PNGs are written into a temp dir beside ``final``, renamed at
+    the end, and the temp dir is removed on any error. ``label`` must be a module-level function
+    (the worker processes receive it by reference).
+
+    Returns:
+        ``n_images``, ``seconds``, ``seconds_per_image``, ``workers``.
+
+    Raises:
+        ConfigError: Bad worker count, or ``final`` already exists.
+        DataError: A seed is missing or unreadable (names the file), or an image is.
+    """
     from .datasets import voc
 
-    _check_thresholds(conf_fg, conf_bg)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    out_dir, cams_dir = Path(out_dir), Path(cams_dir)
-    final = out_dir / IR_LABEL_DIR
+    final, cams_dir = Path(final), Path(cams_dir)
     if final.exists():
-        raise ConfigError(f"{final}: already exists; remove it to regenerate the IR labels")
+        raise ConfigError(f"{final}: already exists; remove it to regenerate the {what}")
     tree = voc.open_tree(data_root)
     ids = tree.read_split(split)
     for id_ in ids:  # fail before any work if a seed is missing
@@ -311,40 +362,23 @@ def make_ir_labels(
             raise DataError(cams_dir / f"{id_}.npz", f"seed of {split!r} image {id_} is missing")
     workers = min(workers, len(ids))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{IR_LABEL_DIR}.tmp-", dir=out_dir))
-    tasks = [
-        (str(tree.image_path(i)), str(cams_dir / f"{i}.npz"), str(tmp / f"{i}.png"), conf_fg,
-         conf_bg, dict(crf) if crf else None)
-        for i in ids
-    ]  # fmt: skip
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tasks = [(label, str(tree.image_path(i)), str(cams_dir / f"{i}.npz"), str(tmp / f"{i}.png"),
+              kwargs) for i in ids]  # fmt: skip
     start = time.perf_counter()
     try:
-        _run(tasks, workers, progress, f"IR labels {split}")
+        _run(tasks, workers, progress, f"{what} {split}")
         if final.exists():  # os.replace would silently replace an empty dir made meanwhile
-            raise ConfigError(f"{final}: appeared while the IR labels were being made")
+            raise ConfigError(f"{final}: appeared while the {what} were being made")
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     seconds = time.perf_counter() - start
-    summary = {
-        "n_images": len(ids),
-        "seconds": round(seconds, 3),
-        "seconds_per_image": round(seconds / len(ids), 5),
-        "workers": workers,
-        "conf_fg": conf_fg,
-        "conf_bg": conf_bg,
-        "crf": dict(crf or {}),
-        "split": split,
-        "data_root": str(data_root),
-        "cams_dir": str(cams_dir),
-    }
-    tmp_json = out_dir / f".{IR_SUMMARY_FILE}.tmp"
-    tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
-    os.replace(tmp_json, out_dir / IR_SUMMARY_FILE)
-    logger.info("IR labels: %d images in %.1f s (%d workers)", len(ids), seconds, workers)
-    return summary
+    logger.info("%s: %d images in %.1f s (%d workers)", what, len(ids), seconds, workers)
+    return {"n_images": len(ids), "seconds": round(seconds, 3),
+            "seconds_per_image": round(seconds / len(ids), 5), "workers": workers}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- quality

@@ -114,8 +114,13 @@ IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
 # IRN's settings (run_sample.py, misc/imutils.py): thresholds, walk, and the IR labels' dense CRF
 # (bilateral / Gaussian kernel widths in pixels, set for ~500x375 images).
 # walk_radius: the walk's search radius at stride 4 (IRN's make_sem_seg_labels: 5).
+# crf_mask_bg: the background score of the `crf` pseudo-mask method (c2am_bench.crf_masks; IRN's
+# cam_eval_thres), which shares the IR labels' CRF kernels.
 IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8, "walk_radius": 5,
-                "crf_bi_sxy": 50.0, "crf_gauss_sxy": 3.0}  # fmt: skip
+                "crf_bi_sxy": 50.0, "crf_gauss_sxy": 3.0, "crf_mask_bg": 0.15}  # fmt: skip
+# How seeds become pseudo-masks: IRN (IR labels -> boundary net -> random walk) or one dense-CRF
+# pass over the seeds (c2am_bench.crf_masks), the baseline that shows what IRN adds.
+PSEUDO_METHODS = ("irn", "crf")
 # Per-profile departures from IRN_DEFAULTS. The CPU default's images are 128 px (VOC: ~500 px),
 # so the walk and CRF are scaled to them; each value was chosen by the calibration runs of
 # studies/calibration.yaml (numbers in the README, "How the default was calibrated").
@@ -147,6 +152,7 @@ class Variant:
             of the profile's.
         boundary_net: boundary-net config ``--cfg-options`` (a study's ``irn_net.*`` keys).
         external: folder of ``<id>.npz`` seeds made elsewhere (``method='external'``).
+        pseudo: the pseudo-mask method, one of :data:`PSEUDO_METHODS` (``irn``).
     """
 
     name: str
@@ -156,8 +162,14 @@ class Variant:
     boundary_net: Mapping[str, Any] = field(default_factory=dict)
     external: str | None = None
     label: str | None = None
+    pseudo: str = "irn"
 
     def __post_init__(self) -> None:
+        if self.pseudo not in PSEUDO_METHODS:
+            raise ConfigError(
+                f"variant {self.name!r}: unknown pseudo-mask method "
+                f"{self.pseudo!r}; choose from {', '.join(PSEUDO_METHODS)}"
+            )
         if self.method not in (*METHODS, "external"):
             raise ConfigError(f"unknown method {self.method!r}; choose from "
                               f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
@@ -175,12 +187,14 @@ class Variant:
     def irn_settings(self, base: Mapping[str, float] | None = None) -> dict:
         """:data:`IRN_DEFAULTS` < ``base`` (the profile's) < this variant's ``irn``, checked."""
         settings = {**IRN_DEFAULTS, **(base or {}), **self.irn}
-        fg, bg, ssb = settings["conf_fg"], settings["conf_bg"], settings["sem_seg_bg"]
+        fg, bg = settings["conf_fg"], settings["conf_bg"]
         if not (0.0 <= bg < fg <= 1.0):
             raise ConfigError(f"variant {self.name!r}: need 0 <= conf_bg < conf_fg <= 1, got "
                               f"conf_bg={bg}, conf_fg={fg}")  # fmt: skip
-        if not 0.0 <= ssb <= 1.0:
-            raise ConfigError(f"variant {self.name!r}: sem_seg_bg={ssb} must be in [0, 1]")
+        for name in ("sem_seg_bg", "crf_mask_bg"):
+            if not 0.0 <= settings[name] <= 1.0:
+                raise ConfigError(f"variant {self.name!r}: {name}={settings[name]} must be in "
+                                  "[0, 1]")  # fmt: skip
         for name in ("beta", "crf_bi_sxy", "crf_gauss_sxy"):
             if not settings[name] > 0:
                 raise ConfigError(f"variant {self.name!r}: {name}={settings[name]} must be > 0")
@@ -195,6 +209,8 @@ class Variant:
     def params(self, base: Mapping[str, float] | None = None) -> dict:
         """Flat parameters for reports: method, classifier options, IRN settings."""
         out = {"method": self.method, **dict(self.options)}
+        if self.pseudo != "irn":  # runs from before the choice existed keep their params
+            out["pseudo"] = self.pseudo
         out.update({f"irn.{k}": v for k, v in self.irn_settings(base).items()})
         out.update({f"irn_net.{k}": v for k, v in self.boundary_net.items()})
         if self.external:
@@ -202,9 +218,23 @@ class Variant:
         return out
 
 
-def parse_method(spec: str) -> Variant:
-    """``cam`` | ``cam_constant`` | ``c2am`` | ``NAME=external:DIR`` -> :class:`Variant`."""
+def parse_method(spec: str, pseudo: str = "irn") -> Variant:
+    """``cam`` | ``cam_constant`` | ``c2am`` | ``NAME=external:DIR``, each optionally with
+    ``@irn`` / ``@crf`` (its pseudo-mask method; else ``pseudo``) -> :class:`Variant`.
+
+    ``cam,cam@crf`` compares one method's IRN and CRF pseudo-masks side by side.
+    """
     spec = spec.strip()
+    head, at, tail = spec.rpartition("@")
+    if at and tail in PSEUDO_METHODS and head:
+        spec, pseudo, suffix = head, tail, f"@{tail}"
+    elif at and "=" not in spec:
+        raise ConfigError(f"--methods: {spec!r}: write METHOD@PSEUDO with PSEUDO one of "
+                          f"{', '.join(PSEUDO_METHODS)}")  # fmt: skip
+    else:
+        suffix = ""
+    if pseudo not in PSEUDO_METHODS:
+        raise ConfigError(f"--pseudo {pseudo!r}: choose from {', '.join(PSEUDO_METHODS)}")
     if "=" in spec:
         name, _, rest = spec.partition("=")
         kind, _, folder = rest.partition(":")
@@ -215,11 +245,14 @@ def parse_method(spec: str) -> Variant:
                               "'-', '_'), not a built-in method")  # fmt: skip
         if not Path(folder).is_dir():
             raise DataError(folder, "external CAM folder not found")
-        return Variant(name=name, method="external", external=str(Path(folder).resolve()))
+        return Variant(name=name + suffix, method="external", pseudo=pseudo,
+                       external=str(Path(folder).resolve()),
+                       label=f"{name} ({pseudo.upper()} masks)" if suffix else None)  # fmt: skip
     if spec not in METHODS:
         raise ConfigError(f"--methods: unknown method {spec!r}; choose from "
                           f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
-    return Variant(name=spec, method=spec)
+    label = f"{METHOD_LABELS[spec]} ({pseudo.upper()} masks)" if suffix else None
+    return Variant(name=spec + suffix, method=spec, pseudo=pseudo, label=label)
 
 
 def data_fingerprint(root: Path) -> str:
@@ -598,13 +631,33 @@ class Runner:
         return wdir, self.cache.build("masks", mkey, fill_masks, split=split)
 
     def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
-        """IR labels -> boundary net -> boundary maps -> walk -> pseudo-masks (+ evaluation)."""
+        """The variant's pseudo-mask method: IRN (IR labels -> boundary net -> boundary maps ->
+        walk -> pseudo-masks) or ``crf`` (:meth:`crf_masks`), each evaluated."""
+        if variant.pseudo == "crf":
+            return {"masks": self.crf_masks(variant, seeds_dir)}
         ir_dir = self.ir_labels(variant, seeds_dir)
         net = self.boundary_net(seed, ir_dir / "ir_labels", variant.boundary_net)
         bdir = self.boundary(net)
         wdir, mdir = self.walk_masks(variant, seeds_dir, bdir)
         return {"ir_labels": ir_dir, "boundary_net": net, "boundary": bdir, "walk": wdir,
                 "masks": mdir}  # fmt: skip
+
+    def crf_masks(self, variant: Variant, seeds_dir: Path) -> Path:
+        """The ``crf`` method's pseudo-masks: one dense-CRF pass over each seed at
+        ``crf_mask_bg`` with the IR labels' kernels, evaluated on :data:`EVAL_SPLIT`."""
+        from .crf_masks import evaluate_masks, make_crf_masks
+
+        t = variant.irn_settings(self.irn_base)
+        crf = {"bi_sxy": t["crf_bi_sxy"], "gauss_sxy": t["crf_gauss_sxy"]}
+        key = stage_key("crf_masks", seeds_dir.name, t["crf_mask_bg"], crf, SEED_SPLIT)
+
+        def fill(tmp: Path) -> dict:
+            info = make_crf_masks(self.data_root, seeds_dir / "cams", tmp, split=SEED_SPLIT,
+                                  bg=t["crf_mask_bg"], crf=crf, progress=self.progress)  # fmt: skip
+            evaluate_masks(tmp, self.data_root, split=EVAL_SPLIT)
+            return {"seeds": seeds_dir.name, **info}
+
+        return self.cache.build("crf_masks", key, fill, split=SEED_SPLIT)
 
     def heldout(self, seeds_dir: Path, masks_dir: Path | None,
                 walk_dir: Path | None) -> Path | None:  # fmt: skip
@@ -823,7 +876,8 @@ class Runner:
             out.per_class.append({**tag, "stage": "seed", "class": name, "iou": _pct(iou)})
         out.curves += _curve(seeds_dir / "seed_eval" / "curve.csv", "threshold", tag, "seed")
         if "masks" in dirs:
-            q = read(dirs["ir_labels"] / "ir_label_quality.json")
+            irn = "ir_labels" in dirs  # the crf method has no IR labels, net or walk
+            q = read(dirs["ir_labels"] / "ir_label_quality.json") if irn else {}
             m = read(dirs["masks"] / "mask_eval" / "metrics.json")
             row.update({
                 "ir_fg_precision": _pct(q.get("fg_precision")),
@@ -839,10 +893,11 @@ class Runner:
                 "seconds_ir_labels": seconds("ir_labels"),
                 "seconds_boundary": _add(seconds("boundary_net", "train_seconds"),
                                          seconds("boundary")),
-                "seconds_walk": _add(seconds("walk"), seconds("masks")),
+                "seconds_walk": _add(seconds("walk"), seconds("masks")) if irn else None,
+                "seconds_crf_masks": None if irn else seconds("masks"),
                 "masks_dir": str(dirs["masks"]),
             })  # fmt: skip
-            b = read(dirs["boundary"] / "boundary_eval" / "metrics.json")
+            b = read(dirs["boundary"] / "boundary_eval" / "metrics.json") if irn else {}
             row.update(boundary_f=_pct(b.get("f_score")),
                        boundary_precision=_pct(b.get("precision")),
                        boundary_recall=_pct(b.get("recall")),

@@ -44,7 +44,7 @@ DONE_FILE = "stage.json"
 CODE_VERSIONS = {"boundary_net": 2}
 STAGES = (
     "data", "classifier", "seeds", "confounders", "ir_labels", "boundary_net", "boundary", "walk",
-    "masks", "heldout", "segmentor", "seg_eval", "oracle_boundary",
+    "masks", "crf_masks", "heldout", "segmentor", "seg_eval", "oracle_boundary",
 )  # fmt: skip
 
 

@@ -94,7 +94,7 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     """Parse and validate one study file (one-line :class:`ConfigError` naming the key)."""
     import yaml
 
-    from .pipeline import METHODS
+    from .pipeline import METHODS, PSEUDO_METHODS
 
     path = Path(path)
     try:
@@ -131,6 +131,11 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
                 raise _fail(path, f"space.{key}: a log range needs low > 0")
         else:
             raise _fail(path, f"space.{key}: a list of values or {{low, high[, log]}}")
+    pseudo = {"space": space.get("pseudo"), "fixed": (raw.get("fixed") or {}).get("pseudo")}
+    for where, value in pseudo.items():
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        if not set(values) <= set(PSEUDO_METHODS):
+            raise _fail(path, f"{where}.pseudo: choose from {', '.join(PSEUDO_METHODS)}")
     default = raw.get("default") or {}
     for key in space:
         method, _, rest = key.rpartition(":")
@@ -188,9 +193,11 @@ def build_variant(spec: StudySpec, params: dict[str, Any]):
 
     options, irn, data, net = {}, {}, {}, {}
     method = params.get("method", spec.method)
-    for key, value in {**spec.fixed, **params}.items():
+    merged = {**spec.fixed, **params}
+    pseudo = str(merged.get("pseudo", "irn"))  # the pseudo-mask method (irn or crf)
+    for key, value in merged.items():
         key = key.rpartition(":")[2]
-        if key == "method":
+        if key in ("method", "pseudo"):
             continue
         if key.startswith("irn."):
             irn[key[4:]] = value
@@ -205,9 +212,8 @@ def build_variant(spec: StudySpec, params: dict[str, Any]):
         for k, v in sorted(params.items())
         if k != "method"
     )
-    variant = Variant(
-        name=f"{method}[{tag}]", method=method, options=options, irn=irn, boundary_net=net
-    )
+    variant = Variant(name=f"{method}[{tag}]", method=method, options=options, irn=irn,
+                      boundary_net=net, pseudo=pseudo)  # fmt: skip
     return variant, data
 
 

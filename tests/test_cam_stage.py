@@ -169,6 +169,35 @@ def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smok
     assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks", "heldout"}
 
 
+def test_compare_with_crf_pseudo_masks_from_the_cli(compared, smoke_data, tmp_path, capsys):
+    """``--methods cam,cam@crf``: the same seeds through IRN and through one dense-CRF pass; the
+    CRF row has masks and their mIoU but no IR labels, boundary or walk; the report renders."""
+    import pandas as pd
+
+    work, rows = compared
+    report = tmp_path / "report"
+    args = ["compare", "--profile", "smoke", "--data", str(smoke_data), "--work-dir", str(work),
+            "--methods", "cam,cam@crf", "--until", "masks", "--oracle", "none", "--name", "crf",
+            "--report-dir", str(report)]  # fmt: skip
+    assert main(["-q", *args]) == 0
+    runs = pd.read_csv(work / "runs" / "crf" / "runs.csv").set_index("variant")
+    cam, crf = runs.loc["cam"], runs.loc["cam@crf"]
+    assert crf["label"] == "CAM (CRF masks)" and crf["seeds_dir"] == cam["seeds_dir"]
+    assert crf["seed_miou"] == cam["seed_miou"] == rows["cam"]["seed_miou"]
+    assert cam["pseudo_miou"] == rows["cam"]["pseudo_miou"]  # the IRN row is unchanged
+    assert 0.0 < crf["pseudo_miou"] <= 100.0 and crf["seconds_crf_masks"] > 0
+    for col in ("boundary_f", "ir_fg_precision", "seconds_walk"):
+        assert pd.isna(crf[col]) and pd.notna(cam[col]), col
+    assert "/crf_masks/" in crf["masks_dir"]
+    assert "CAM (CRF masks)" in (report / "table.md").read_text()
+    # the same with one option: every method's masks by CRF, names unchanged
+    assert main(["-q", *args[:-8], "--methods", "cam", "--pseudo", "crf", "--until", "masks",
+                 "--oracle", "none", "--name", "crf-all"]) == 0  # fmt: skip
+    again = pd.read_csv(work / "runs" / "crf-all" / "runs.csv").set_index("variant")
+    assert again.loc["cam", "pseudo_miou"] == crf["pseudo_miou"]
+    assert json.loads((work / "runs" / "crf-all" / "context.json").read_text())["pseudo"] == "crf"
+
+
 def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):
     import shutil
 

@@ -348,6 +348,7 @@ def _page(rep: _Report, files: list[str]) -> H.Page:
         "kind": ctx.get("kind", ""),
         "name": ctx.get("name", ""),
         "profile": ctx.get("profile"),
+        "pseudo-masks": ctx.get("pseudo"),
         "data": ctx.get("data_root"),
         "fingerprint": ctx.get("data_fingerprint"),
         "baseline": rep.base,

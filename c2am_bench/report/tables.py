@@ -449,6 +449,7 @@ def environment_frame(context: Mapping) -> pd.DataFrame:
         "question",
         "space",
         "profile",
+        "pseudo",
         "data_root",
         "data_fingerprint",
         "against",
