@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, one record each")
     ap.add_argument("--until", default="masks", choices=("masks", "seg"))
     ap.add_argument("--method", default="cam")
+    ap.add_argument("--pseudo", default="irn", choices=("irn", "crf"), help="pseudo-mask method")
     ap.add_argument("--no-oracle", action="store_true")
     ap.add_argument("--work-dir", type=Path, default=REPO / "work_dirs" / "calibration")
     ap.add_argument("--tag", default="")
@@ -65,13 +66,13 @@ def main(argv=None) -> int:
     runner = Runner(root, cache, profile="default",
                     on_event=lambda *e: print(f"[{time.strftime('%H:%M:%S')}] {e[0]} {e[1]} {e[3]}",
                                               flush=True))  # fmt: skip
-    variant = Variant(args.method, args.method, irn=irn, boundary_net=net)
+    variant = Variant(args.method, args.method, irn=irn, boundary_net=net, pseudo=args.pseudo)
     out = REPO / "benchmarks" / "results" / "calibration.jsonl"
     for seed in (int(s) for s in args.seeds.split(",")):
         start = time.perf_counter()
         row = runner.run(variant, seed, args.until, oracle=not args.no_oracle).runs[0]
         record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "seed": seed,
-                  "method": args.method, "seconds": round(time.perf_counter() - start, 1),
+                  "method": args.method, "pseudo": args.pseudo, "seconds": round(time.perf_counter() - start, 1),
                   **{c: row.get(c) for c in COLUMNS}}  # fmt: skip
         for c in COLUMNS:
             print(f"seed {seed} {c:32s} {row.get(c)}")
