@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import C2AMError
+from .irn_settings import IRN
 
 DEFAULT_DATA = Path("data/synthvoc-default-v2")  # = datasets.synthvoc.default_root("default")
 
@@ -217,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     ilab.add_argument("run", type=Path, help="folder holding cams/ and seeds.json")
     ilab.add_argument("--data", type=Path, default=None, help="default: from seeds.json")
     ilab.add_argument("--split", default="train_aug")
-    ilab.add_argument("--conf-fg", type=_probability, default=0.30)
-    ilab.add_argument("--conf-bg", type=_probability, default=0.05)
+    ilab.add_argument("--conf-fg", type=_probability, default=IRN.conf_fg)
+    ilab.add_argument("--conf-bg", type=_probability, default=IRN.conf_bg)
     ilab.add_argument("--workers", type=_positive_int, default=None)
     ilab.set_defaults(func=cmd_irn_labels)
     itrain = isub.add_parser("train", help="train the boundary network (mm_configs/irn/...)")
@@ -229,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     imasks.add_argument("--cams", type=Path, required=True, help="the seeds' cams/ folder")
     imasks.add_argument("--data", type=Path, required=True)
     imasks.add_argument("--split", default="train_aug")
-    imasks.add_argument("--beta", type=float, default=10.0)
-    imasks.add_argument("--exp-times", type=_non_negative_int, default=8)
-    imasks.add_argument("--sem-seg-bg", type=_probability, default=0.25)
+    imasks.add_argument("--beta", type=float, default=float(IRN.beta))
+    imasks.add_argument("--exp-times", type=_non_negative_int, default=IRN.exp_times)
+    imasks.add_argument("--sem-seg-bg", type=_probability, default=IRN.sem_seg_bg)
     imasks.add_argument("--eval-split", default="train")
     imasks.set_defaults(func=cmd_irn_masks)
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .ir_labels import crf_pass, label_split, seed_classes
+from .irn_settings import IRN, IrnSettings
 
 PSEUDO_DIR = "pseudo_masks"
 #: IRN's run_sample.py ``cam_eval_thres``: the CAM background score its seeds are read at.
-DEFAULT_BG = 0.15
+DEFAULT_BG = IRN.crf_mask_bg
 
 
 def crf_label(img: np.ndarray, seed: dict, *, bg: float = DEFAULT_BG,
@@ -50,8 +51,7 @@ def crf_label(img: np.ndarray, seed: dict, *, bg: float = DEFAULT_BG,
 
 
 def _check_bg(bg: float) -> None:
-    if not 0.0 <= bg <= 1.0:
-        raise ConfigError(f"crf_mask_bg={bg!r}: must be in [0, 1]")
+    IrnSettings(crf_mask_bg=bg)  # raises ConfigError naming crf_mask_bg
 
 
 def make_crf_masks(

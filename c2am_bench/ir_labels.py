@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .irn_settings import IRN, IrnSettings
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +123,7 @@ def crf_inference_label(
 
 
 def _check_thresholds(conf_fg: float, conf_bg: float) -> None:
-    if not 0.0 <= conf_bg < conf_fg <= 1.0:
-        raise ConfigError(
-            f"IR label thresholds must satisfy 0 <= conf_bg < conf_fg <= 1, "
-            f"got conf_fg={conf_fg!r}, conf_bg={conf_bg!r}"
-        )
+    IrnSettings(conf_fg=conf_fg, conf_bg=conf_bg)  # raises ConfigError naming both
 
 
 def crf_pass(img: np.ndarray, high_res: np.ndarray, keys1: np.ndarray, thres: float,
@@ -162,7 +159,7 @@ def seed_classes(img: np.ndarray, seed: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ir_label(
-    img: np.ndarray, seed: dict, *, conf_fg: float = 0.30, conf_bg: float = 0.05,
+    img: np.ndarray, seed: dict, *, conf_fg: float = IRN.conf_fg, conf_bg: float = IRN.conf_bg,
     crf: dict | None = None,
 ) -> np.ndarray:  # fmt: skip
     """IR label of one image (IRN ``cam_to_ir_label``).
@@ -275,8 +272,8 @@ def make_ir_labels(
     out_dir: str | os.PathLike,
     *,
     split: str = "train_aug",
-    conf_fg: float = 0.30,
-    conf_bg: float = 0.05,
+    conf_fg: float = IRN.conf_fg,
+    conf_bg: float = IRN.conf_bg,
     crf: dict | None = None,
     workers: int | None = None,
     progress: bool = True,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .irn_settings import IRN, IrnSettings
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,9 @@ def _load_boundary(path: Path) -> np.ndarray:
 
 
 def make_walk(
-    cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug", beta: float = 10,
-    exp_times: int = 8, radius: int = 5, progress: bool = True,
+    cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug",
+    beta: float = IRN.beta, exp_times: int = IRN.exp_times, radius: int = IRN.walk_radius,
+    progress: bool = True,
 ) -> dict:  # fmt: skip
     """Random walk of every seed over its boundary map: ``out_dir/rw/<id>.npz``.
 
@@ -132,8 +134,7 @@ def make_walk(
     from .cams import load_seed
     from .datasets import voc
 
-    if beta <= 0 or exp_times < 0:
-        raise ConfigError(f"beta={beta}, exp_times={exp_times}: need beta > 0, exp_times >= 0")
+    IrnSettings(beta=beta, exp_times=exp_times, walk_radius=radius)  # checks the ranges
     tree = voc.open_tree(data_root)
     ids = tree.read_split(split)
     cams_dir, boundary_dir, out_dir = Path(cams_dir), Path(boundary_dir), Path(out_dir)
@@ -162,7 +163,7 @@ def make_walk(
 
 
 def masks_from_walk(
-    rw_dir, data_root, out_dir, *, split: str = "train_aug", sem_seg_bg: float = 0.25,
+    rw_dir, data_root, out_dir, *, split: str = "train_aug", sem_seg_bg: float = IRN.sem_seg_bg,
     progress: bool = True,
 ) -> dict:  # fmt: skip
     """``out_dir/pseudo_masks/<id>.png`` (VOC palette) from saved walk scores at ``sem_seg_bg``."""
@@ -173,8 +174,7 @@ def masks_from_walk(
     from .datasets import voc
     from .datasets.voc_meta import flat_palette
 
-    if not 0.0 <= sem_seg_bg <= 1.0:
-        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
+    IrnSettings(sem_seg_bg=sem_seg_bg)  # checks the range
     ids = voc.open_tree(data_root).read_split(split)
     rw_dir, palette = Path(rw_dir), flat_palette()
     start = time.perf_counter()
@@ -198,11 +198,11 @@ def masks_from_walk(
 
 def make_pseudo_masks(
     cams_dir, boundary_dir, data_root, out_dir, *, split: str = "train_aug", beta: float = 10,
-    exp_times: int = 8, radius: int = 5, sem_seg_bg: float = 0.25, progress: bool = True,
+    exp_times: int = IRN.exp_times, radius: int = IRN.walk_radius,
+    sem_seg_bg: float = IRN.sem_seg_bg, progress: bool = True,
 ) -> dict:  # fmt: skip
     """Random walk of every seed over its boundary map; ``rw/`` scores and ``pseudo_masks/``."""
-    if not 0.0 <= sem_seg_bg <= 1.0:
-        raise ConfigError(f"sem_seg_bg={sem_seg_bg}: must be in [0, 1]")
+    IrnSettings(sem_seg_bg=sem_seg_bg)  # checks the range
     out_dir = Path(out_dir)
     if (out_dir / PSEUDO_DIR).exists():
         raise ConfigError(f"{out_dir / PSEUDO_DIR}: already exists; remove it to recompute")
@@ -217,7 +217,7 @@ def make_pseudo_masks(
 
 
 def evaluate_pseudo_masks(
-    out_dir, data_root, *, split: str = "train", sem_seg_bg: float = 0.25,
+    out_dir, data_root, *, split: str = "train", sem_seg_bg: float = IRN.sem_seg_bg,
     sweep: Sequence[float] | None = None, rw_dir=None, ids: Sequence[str] | None = None,
     eval_dir=None,
 ) -> dict:  # fmt: skip

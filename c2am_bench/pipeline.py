@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
+from .irn_settings import IRN, IrnSettings
 from .stage_cache import StageCache, stage_key
 
 logger = logging.getLogger(__name__)
@@ -107,17 +108,10 @@ SEG_EVAL_CHOICES = ("tta", "crf")
 # scratch, 59.2 initialised (600 iterations), 61.5 at 900, 62.8 at 1,200 (mm_configs/_base_/
 # schedules/seg_cpu.py).
 SEG_BACKBONE_FROM_CLASSIFIER = {"default": True, "smoke": True, "paper": False}
-# IRN's reference thresholds (run_sample.py); the paper's C2AM run used 0.38 / 0.10 / 0.21.
-IRN_THRESHOLDS = {"conf_fg": 0.30, "conf_bg": 0.05, "sem_seg_bg": 0.25}
-
-
-# IRN's settings (run_sample.py, misc/imutils.py): thresholds, walk, and the IR labels' dense CRF
-# (bilateral / Gaussian kernel widths in pixels, set for ~500x375 images).
-# walk_radius: the walk's search radius at stride 4 (IRN's make_sem_seg_labels: 5).
-# crf_mask_bg: the background score of the `crf` pseudo-mask method (c2am_bench.crf_masks; IRN's
-# cam_eval_thres), which shares the IR labels' CRF kernels.
-IRN_DEFAULTS = {**IRN_THRESHOLDS, "beta": 10, "exp_times": 8, "walk_radius": 5,
-                "crf_bi_sxy": 50.0, "crf_gauss_sxy": 3.0, "crf_mask_bg": 0.15}  # fmt: skip
+# IRN's reference settings (c2am_bench.irn_settings, their one home); the paper's C2AM run used
+# thresholds 0.38 / 0.10 / 0.21.
+IRN_DEFAULTS = IRN.as_dict()
+IRN_THRESHOLDS = {k: IRN_DEFAULTS[k] for k in ("conf_fg", "conf_bg", "sem_seg_bg")}
 # How seeds become pseudo-masks: IRN (IR labels -> boundary net -> random walk) or one dense-CRF
 # pass over the seeds (c2am_bench.crf_masks), the baseline that shows what IRN adds.
 PSEUDO_METHODS = ("irn", "crf")
@@ -175,36 +169,22 @@ class Variant:
                               f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
         if (self.method == "external") != (self.external is not None):
             raise ConfigError(f"variant {self.name!r}: external seeds need method 'external'")
-        unknown = set(self.irn) - set(IRN_DEFAULTS)
-        if unknown:
-            raise ConfigError(f"variant {self.name!r}: unknown IRN setting(s) {sorted(unknown)}; "
-                              f"choose from {', '.join(IRN_DEFAULTS)}")  # fmt: skip
+        try:  # names now; ranges once the profile's layer is known (irn_settings)
+            IrnSettings.check_names(self.irn)
+        except ConfigError as err:
+            raise ConfigError(f"variant {self.name!r}: {err}") from None
 
     @property
     def display(self) -> str:
         return self.label or METHOD_LABELS.get(self.name, self.name)
 
     def irn_settings(self, base: Mapping[str, float] | None = None) -> dict:
-        """:data:`IRN_DEFAULTS` < ``base`` (the profile's) < this variant's ``irn``, checked."""
-        settings = {**IRN_DEFAULTS, **(base or {}), **self.irn}
-        fg, bg = settings["conf_fg"], settings["conf_bg"]
-        if not (0.0 <= bg < fg <= 1.0):
-            raise ConfigError(f"variant {self.name!r}: need 0 <= conf_bg < conf_fg <= 1, got "
-                              f"conf_bg={bg}, conf_fg={fg}")  # fmt: skip
-        for name in ("sem_seg_bg", "crf_mask_bg"):
-            if not 0.0 <= settings[name] <= 1.0:
-                raise ConfigError(f"variant {self.name!r}: {name}={settings[name]} must be in "
-                                  "[0, 1]")  # fmt: skip
-        for name in ("beta", "crf_bi_sxy", "crf_gauss_sxy"):
-            if not settings[name] > 0:
-                raise ConfigError(f"variant {self.name!r}: {name}={settings[name]} must be > 0")
-        if not (float(settings["exp_times"]).is_integer() and 0 <= settings["exp_times"] <= 12):
-            raise ConfigError(f"variant {self.name!r}: exp_times={settings['exp_times']} must "
-                              "be an integer in 0..12")  # fmt: skip
-        if not (float(settings["walk_radius"]).is_integer() and 2 <= settings["walk_radius"] <= 10):
-            raise ConfigError(f"variant {self.name!r}: walk_radius={settings['walk_radius']} "
-                              "must be an integer in 2..10")  # fmt: skip
-        return settings
+        """IRN's defaults < ``base`` (the profile's) < this variant's ``irn``, checked
+        (:class:`~c2am_bench.irn_settings.IrnSettings`)."""
+        try:
+            return IrnSettings.merged(base, self.irn).as_dict()
+        except ConfigError as err:
+            raise ConfigError(f"variant {self.name!r}: {err}") from None
 
     def params(self, base: Mapping[str, float] | None = None) -> dict:
         """Flat parameters for reports: method, classifier options, IRN settings."""

@@ -96,3 +96,34 @@ def test_the_printed_table_has_no_column_for_evaluations_that_did_not_run(capsys
     _print_table([{**row, "seg_tta_miou": 61.0}])
     out = capsys.readouterr().out
     assert "+TTA" in out and "61.0" in out and "+CRF" not in out
+
+
+def test_irn_settings_have_one_home_with_irn_defaults_and_checks():
+    from c2am_bench.irn_settings import IRN, IrnSettings
+
+    # IRN's run_sample.py / make_sem_seg_labels / crf_inference_label values
+    assert (IRN.conf_fg, IRN.conf_bg, IRN.sem_seg_bg, IRN.beta, IRN.exp_times) == (
+        0.30, 0.05, 0.25, 10, 8)  # fmt: skip
+    assert (IRN.walk_radius, IRN.crf_bi_sxy, IRN.crf_gauss_sxy, IRN.crf_mask_bg) == (
+        5, 50.0, 3.0, 0.15)  # fmt: skip
+    assert pipeline.IRN_DEFAULTS == IRN.as_dict()
+    # later layers win; the profile's layer and the variant's are merged, then checked once
+    s = IrnSettings.merged({"exp_times": 4, "sem_seg_bg": 0.45}, {"sem_seg_bg": 0.3})
+    assert (s.exp_times, s.sem_seg_bg, s.conf_fg) == (4, 0.3, 0.30)
+    assert s.crf == {"bi_sxy": 50.0, "gauss_sxy": 3.0}
+    with pytest.raises(ConfigError, match=r"unknown IRN setting\(s\) \['conf_gf'\]"):
+        IrnSettings.merged({"conf_gf": 0.3})
+    for bad, culprit in (
+        (dict(conf_bg=0.4), "conf_bg=0.4"),
+        (dict(sem_seg_bg=1.2), "sem_seg_bg"),
+        (dict(beta=0), "beta=0"),
+        (dict(exp_times=2.5), "exp_times=2.5"),
+        (dict(crf_bi_sxy=-1), "crf_bi_sxy"),
+        (dict(crf_mask_bg=2), "crf_mask_bg"),
+    ):
+        with pytest.raises(ConfigError, match=culprit):
+            IrnSettings.merged(bad)
+    # a variant names itself in the message, and a profile's layer can make its values valid
+    with pytest.raises(ConfigError, match="variant 'v': .*conf_bg=0.35"):
+        pipeline.Variant("v", "cam", irn={"conf_bg": 0.35}).irn_settings()
+    assert pipeline.Variant("v", "cam", irn={"conf_bg": 0.35}).irn_settings({"conf_fg": 0.5})
