@@ -18,6 +18,7 @@ baseline per seed, one Global CAM, one walk per ``(seeds, boundary, beta, exp_ti
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -30,13 +31,14 @@ from typing import Any
 
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
+from .methods import BUILTIN, DECLARATION, MethodSpec, custom_sources, read_declaration
 from .stage_cache import StageCache, stage_key
 
 logger = logging.getLogger(__name__)
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
-METHODS = ("cam", "cam_constant", "c2am")
-METHOD_LABELS = {"cam": "CAM", "cam_constant": "CAM+Constant", "c2am": "C2AM"}
+METHODS = tuple(BUILTIN)  # cam, cam_constant, c2am
+METHOD_LABELS = {name: spec.label for name, spec in BUILTIN.items()}
 CONFIGS = {
     "default": {
         "cam": "cam/cam_r18lite_15e_synthvoc-128.py",
@@ -139,7 +141,9 @@ class Variant:
 
     Args:
         name: unique display key (``cam``, ``c2am``, ``c2am[pooling=max]``, ``mycam``).
-        method: ``cam``, ``cam_constant``, ``c2am`` or ``external``.
+        method: ``cam``, ``cam_constant``, ``c2am`` (:data:`~c2am_bench.methods.BUILTIN`),
+            ``config`` (a user's classifier config, ``config``) or ``external`` (seeds made
+            elsewhere).
         options: classifier ``--cfg-options`` (dotted keys, e.g. ``model.head.pooling``).
         irn: overrides of :data:`IRN_DEFAULTS` (``conf_fg``, ``conf_bg``, ``sem_seg_bg``,
             ``beta``, ``exp_times``, ``walk_radius``, ``crf_bi_sxy``, ``crf_gauss_sxy``) on top
@@ -147,6 +151,8 @@ class Variant:
         boundary_net: boundary-net config ``--cfg-options`` (a study's ``irn_net.*`` keys).
         external: folder of ``<id>.npz`` seeds made elsewhere (``method='external'``).
         pseudo: the pseudo-mask method, one of :data:`PSEUDO_METHODS` (``irn``).
+        config: a user's classifier config file (``method='config'``), which declares what it
+            loads from the baseline (:func:`~c2am_bench.methods.read_declaration`).
     """
 
     name: str
@@ -157,6 +163,7 @@ class Variant:
     external: str | None = None
     label: str | None = None
     pseudo: str = "irn"
+    config: str | None = None
 
     def __post_init__(self) -> None:
         if self.pseudo not in PSEUDO_METHODS:
@@ -164,11 +171,13 @@ class Variant:
                 f"variant {self.name!r}: unknown pseudo-mask method "
                 f"{self.pseudo!r}; choose from {', '.join(PSEUDO_METHODS)}"
             )
-        if self.method not in (*METHODS, "external"):
-            raise ConfigError(f"unknown method {self.method!r}; choose from "
-                              f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
+        if self.method not in (*METHODS, "external", "config"):
+            raise ConfigError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}, "
+                              "NAME=config:FILE or NAME=external:DIR")  # fmt: skip
         if (self.method == "external") != (self.external is not None):
             raise ConfigError(f"variant {self.name!r}: external seeds need method 'external'")
+        if (self.method == "config") != (self.config is not None):
+            raise ConfigError(f"variant {self.name!r}: a config file needs method 'config'")
         try:  # names now; ranges once the profile's layer is known (irn_settings)
             IrnSettings.check_names(self.irn)
         except ConfigError as err:
@@ -177,6 +186,17 @@ class Variant:
     @property
     def display(self) -> str:
         return self.label or METHOD_LABELS.get(self.name, self.name)
+
+    @property
+    def spec(self) -> MethodSpec:
+        """What the classifier is trained from (:mod:`c2am_bench.methods`)."""
+        if self.method == "config":
+            return _declared(self.config, self.name)
+        return BUILTIN.get(self.method, MethodSpec(self.name))
+
+    def classifier_config(self, profile: str) -> str:
+        """The classifier config: the profile's for a built-in method, else the user's file."""
+        return self.config if self.method == "config" else CONFIGS[profile][self.method]
 
     def irn_settings(self, base: Mapping[str, float] | None = None) -> dict:
         """IRN's defaults < ``base`` (the profile's) < this variant's ``irn``, checked
@@ -195,6 +215,8 @@ class Variant:
         out.update({f"irn_net.{k}": v for k, v in self.boundary_net.items()})
         if self.external:
             out["external"] = self.external
+        if self.config:
+            out["config"] = self.config
         return out
 
 
@@ -218,21 +240,34 @@ def parse_method(spec: str, pseudo: str = "irn") -> Variant:
     if "=" in spec:
         name, _, rest = spec.partition("=")
         kind, _, folder = rest.partition(":")
-        if kind != "external" or not folder or not name:
-            raise ConfigError(f"--methods: {spec!r}: write NAME=external:DIR")
+        if kind not in ("external", "config") or not folder or not name:
+            raise ConfigError(f"--methods: {spec!r}: write NAME=config:FILE or NAME=external:DIR")
         if name in METHODS or not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"--methods: {spec!r}: NAME must be a new word (letters, digits, "
                               "'-', '_'), not a built-in method")  # fmt: skip
+        if kind == "config":
+            if not Path(folder).is_file():
+                raise DataError(folder, "method config file not found")
+            config = str(Path(folder).resolve())
+            _declared(config, name)  # a bad declaration fails now, before any training
+            label = f"{name} ({pseudo.upper()} masks)" if suffix else None
+            return Variant(name=name + suffix, method="config", pseudo=pseudo, config=config,
+                           label=label)  # fmt: skip
         if not Path(folder).is_dir():
             raise DataError(folder, "external CAM folder not found")
         return Variant(name=name + suffix, method="external", pseudo=pseudo,
                        external=str(Path(folder).resolve()),
                        label=f"{name} ({pseudo.upper()} masks)" if suffix else None)  # fmt: skip
     if spec not in METHODS:
-        raise ConfigError(f"--methods: unknown method {spec!r}; choose from "
-                          f"{', '.join(METHODS)} or NAME=external:DIR")  # fmt: skip
+        raise ConfigError(f"--methods: unknown method {spec!r}; choose from {', '.join(METHODS)}, "
+                          "NAME=config:FILE or NAME=external:DIR")  # fmt: skip
     label = f"{METHOD_LABELS[spec]} ({pseudo.upper()} masks)" if suffix else None
     return Variant(name=spec + suffix, method=spec, pseudo=pseudo, label=label)
+
+
+@functools.cache
+def _declared(config: str, name: str) -> MethodSpec:
+    return read_declaration(config, name)
 
 
 def data_fingerprint(root: Path) -> str:
@@ -404,11 +439,14 @@ class Runner:
         memo = (config, json.dumps(dict(options), sort_keys=True, default=str))
         if memo not in self._configs:
             cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
+            cfg.pop(DECLARATION, None)  # read by the runner (methods.py), not by mmengine
             text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
             text = text.replace(str(self.cache.root), "<cache>").replace(
                 str(self.data_root), "<data>"
             )
-            self._configs[memo] = (cfg, stage_key(config, text, self.data_key))
+            sources = custom_sources(cfg)  # a user's head module: its code is part of the key
+            parts = (config, text, self.data_key, *((sources,) if sources else ()))
+            self._configs[memo] = (cfg, stage_key(*parts))
         return self._configs[memo]
 
     def _train(self, stage: str, config: str, options: Mapping[str, Any], weights: str) -> Path:
@@ -466,16 +504,17 @@ class Runner:
             "randomness.seed": seed,
             **PROFILE_OPTIONS[self.profile],
         }
-        if variant.method != "cam":
+        spec = variant.spec
+        if spec.from_baseline:
             base = self.classifier(Variant("cam", "cam"), seed)
             opts["load_from"] = str(base / "classifier.pth")
             if self.profile in FINETUNE_EPOCHS:
                 opts["train_cfg.max_epochs"] = FINETUNE_EPOCHS[self.profile]
-            if variant.method == "c2am":
+            if spec.global_cam:
                 opts["model.head.global_cam"] = str(self.baseline_seeds(seed) / "global_cam.npz")
         opts.update(self.stage_options["classifier"])
         opts.update(variant.options)
-        return self._train("classifier", CONFIGS[self.profile][variant.method], opts,
+        return self._train("classifier", variant.classifier_config(self.profile), opts,
                            "classifier.pth")  # fmt: skip
 
     def baseline_seeds(self, seed: int) -> Path:
@@ -811,7 +850,7 @@ class Runner:
             dirs.update(self.oracle(variant, seed, seeds_dir, until))
         dirs["heldout"] = self.heldout(seeds_dir, dirs.get("masks"), dirs.get("walk"))
         dirs["confounders"] = self.confounders(seeds_dir)
-        if variant.method not in ("cam", "external"):  # what it was fine-tuned from
+        if variant.spec.from_baseline:  # what it was fine-tuned from
             dirs["baseline_classifier"] = self.classifier(Variant("cam", "cam"), seed)
             dirs["baseline_seeds"] = self.baseline_seeds(seed)
         return self._collect(variant, seed, dirs, study=study, trial=trial,
