@@ -31,7 +31,14 @@ from typing import Any
 
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
-from .methods import BUILTIN, DECLARATION, MethodSpec, custom_sources, read_declaration
+from .methods import (
+    BUILTIN,
+    DECLARATION,
+    MethodSpec,
+    custom_sources,
+    read_declaration,
+    use_config_folder,
+)
 from .stage_cache import StageCache, stage_key
 
 logger = logging.getLogger(__name__)
@@ -438,6 +445,8 @@ class Runner:
 
         memo = (config, json.dumps(dict(options), sort_keys=True, default=str))
         if memo not in self._configs:
+            if Path(config).is_absolute():  # a user's method config: its modules sit beside it
+                use_config_folder(config)
             cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
             cfg.pop(DECLARATION, None)  # read by the runner (methods.py), not by mmengine
             text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)

@@ -198,6 +198,28 @@ def test_compare_with_crf_pseudo_masks_from_the_cli(compared, smoke_data, tmp_pa
     assert json.loads((work / "runs" / "crf-all" / "context.json").read_text())["pseudo"] == "crf"
 
 
+def test_a_method_from_outside_the_package_is_compared_from_the_cli(compared, smoke_data):
+    """README "Extending": projects/mixed_pooling registers its head through custom_imports;
+    ``--methods cam,mixed=config:FILE`` fine-tunes the cached baseline with it, as declared."""
+    import pandas as pd
+
+    work, rows = compared
+    config = Path(__file__).resolve().parent.parent / (
+        "projects/mixed_pooling/mixed-pooling_r18lite_ft6e_synthvoc-128.py")  # fmt: skip
+    assert main(["-q", "compare", "--profile", "smoke", "--data", str(smoke_data), "--work-dir",
+                 str(work), "--methods", f"cam,mixed=config:{config}", "--until", "seeds",
+                 "--name", "mixed"]) == 0  # fmt: skip
+    runs = pd.read_csv(work / "runs" / "mixed" / "runs.csv").set_index("variant")
+    mixed = runs.loc["mixed"]
+    assert mixed["method"] == "config" and 0.0 < mixed["seed_miou"] <= 100.0
+    assert runs.loc["cam", "seed_miou"] == rows["cam"]["seed_miou"]  # the baseline is reused
+    trained = (Path(mixed["classifier_dir"]) / "config.py").read_text()
+    assert "MixedPoolingCAMHead" in trained and "c2am_method" not in trained
+    # from_baseline=True: fine-tuned from the cached baseline classifier of the same seed
+    assert str(Path(rows["cam"]["classifier_dir"]) / "classifier.pth") in trained
+    assert "baseline_classifier" in json.loads(mixed["stage_dirs"])
+
+
 def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):
     import shutil
 
