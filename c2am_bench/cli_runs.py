@@ -18,8 +18,6 @@ from .errors import C2AMError, ConfigError
 
 DEFAULT_WORK = Path("work_dirs")
 # = datasets.synthvoc.default_root(profile) (not imported here: the CLI starts without numpy)
-DEFAULT_DATA = {p: Path(f"data/synthvoc-{p}-v2") for p in ("default", "smoke")}
-PROFILES = ("smoke", "default", "paper")
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -48,7 +46,12 @@ def _seg_eval(text: str) -> tuple[str, ...]:
 
 
 def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> None:
-    p.add_argument("--profile", default="default", choices=PROFILES)
+    p.add_argument(
+        "--profile",
+        default="default",
+        help="smoke, default, paper (mm_configs/profiles/) or a profile file of yours (.py): "
+        "each training stage's config and settings (default: default)",
+    )
     p.add_argument(
         "--data",
         type=Path,
@@ -220,15 +223,23 @@ def _resolve_data(args) -> Path:
 
     root = args.data
     if root is None:
-        if args.profile == "paper":
-            raise ConfigError("--profile paper needs --data pointing at VOCdevkit/VOC2012")
-        root = DEFAULT_DATA[args.profile]
-        state = synthvoc.ensure(synthvoc.make_config(args.profile), root, progress=_progress(args))
-        _say(args, f"dataset: SynthVOC ({args.profile} profile) at {root} [{state}]")
+        prof = _profile(args)
+        if prof.synthvoc is None:
+            raise ConfigError(f"--profile {prof.name} needs --data pointing at VOCdevkit/VOC2012")
+        root = synthvoc.default_root(prof.synthvoc)
+        state = synthvoc.ensure(synthvoc.make_config(prof.synthvoc), root, progress=_progress(args))
+        _say(args, f"dataset: SynthVOC ({prof.synthvoc} profile) at {root} [{state}]")
     summary = voc.check_tree(root, progress=_progress(args))
     if not args.quiet:
         print(voc.format_summary(summary))
     return Path(root)
+
+
+def _profile(args):
+    """``--profile`` read and checked (:func:`c2am_bench.profiles.load_profile`)."""
+    from .profiles import load_profile
+
+    return load_profile(args.profile)
 
 
 def _say(args, text: str) -> None:
@@ -289,7 +300,8 @@ def _context(
         "kind": kind,
         "name": name,
         "against": against,
-        "profile": args.profile,
+        "profile": _profile(args).name,
+        "profile_file": _profile(args).path,
         "pseudo": getattr(args, "pseudo", "irn"),
         "data_root": str(data_root.resolve()),
         "data_fingerprint": data_fingerprint(data_root),
@@ -342,7 +354,7 @@ def cmd_compare(args) -> int:
     if args.against not in names:
         raise ConfigError(f"--against {args.against!r} is not among --methods {names}")
     oracle = _oracle_methods(args.oracle, names, args.against)
-    name = args.name or f"compare-{args.profile}"
+    name = args.name or f"compare-{_profile(args).name}"
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
     _forced(args)
@@ -403,7 +415,7 @@ def _dry_run(args, variants, oracle: tuple[str, ...], run_dir: Path) -> int:
     where = machine()
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".dry_run.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({**report.to_dict(), "machine": where, "profile": args.profile,
+    tmp.write_text(json.dumps({**report.to_dict(), "machine": where, "profile": _profile(args).name,
                                "data_root": str(root.resolve())}, indent=1) + "\n")  # fmt: skip
     os.replace(tmp, out / "dry_run.json")
     for line in format_report(report, where):
@@ -502,7 +514,7 @@ def cmd_study_list(args) -> int:
         print(
             f"{spec.name}\n  question:  {spec.question}\n  space:     {spec.describe_space()}\n"
             f"  objective: {spec.objective} (maximise); sampler: {sampler}; "
-            f"profiles: {', '.join(spec.profiles)}\n"
+            f"profiles: {', '.join(spec.profiles) or 'any'}\n"
         )
     return 0
 
@@ -512,12 +524,13 @@ def cmd_study_run(args) -> int:
     from .studies import find_spec, run_study, study_results
 
     spec = find_spec(args.name)
-    if args.profile not in spec.profiles:
+    pname = _profile(args).name
+    if spec.profiles and pname not in spec.profiles:
         raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}")
     if args.n_trials is not None and args.n_trials < 1:
         raise ConfigError(f"--n-trials {args.n_trials}: must be >= 1")
     args.seeds = args.seeds or spec.seeds
-    name = f"study-{spec.name}-{args.profile}"
+    name = f"study-{spec.name}-{pname}"
     run_dir = _run_dir(args.work_dir, name)
     report_dir = args.report_dir or Path("reports") / name
     _forced(args)
@@ -566,7 +579,7 @@ def cmd_study_run(args) -> int:
         spec,
         make_runner,
         storage_url=storage,
-        profile=args.profile,
+        profile=pname,
         seeds=tuple(args.seeds),
         n_trials=args.n_trials,
         work_dir=str(args.work_dir.resolve()),

@@ -39,84 +39,17 @@ from .methods import (
     read_declaration,
     use_config_folder,
 )
+from .profiles import CONFIG_ROOT, EVAL_MODES, Profile, load_profile
 from .stage_cache import StageCache, stage_key
 
 logger = logging.getLogger(__name__)
 
-CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
 METHODS = tuple(BUILTIN)  # cam, cam_constant, c2am
 METHOD_LABELS = {name: spec.label for name, spec in BUILTIN.items()}
-CONFIGS = {
-    "default": {
-        "cam": "cam/cam_r18lite_15e_synthvoc-128.py",
-        "cam_constant": "cam/cam-constant_r18lite_ft6e_synthvoc-128.py",
-        "c2am": "cam/c2am_r18lite_ft6e_synthvoc-128.py",
-    },
-    "paper": {
-        "cam": "cam/cam_r50_5e_voc12aug-512.py",
-        "cam_constant": "cam/cam-constant_r50_ft4e_voc12aug-512.py",
-        "c2am": "cam/c2am_r50_ft4e_voc12aug-512.py",
-    },
-}
-CONFIGS["smoke"] = CONFIGS["default"]
 _LOADER_KEYS = ("train_dataloader", "val_dataloader")
-PROFILE_OPTIONS = {
-    "smoke": {
-        "train_cfg.max_epochs": 2,
-        "train_cfg.val_interval": 1,
-        **{f"{k}.num_workers": 0 for k in _LOADER_KEYS},
-        **{f"{k}.persistent_workers": False for k in _LOADER_KEYS},
-        "train_dataloader.batch_size": 8,
-    },
-    "default": {},
-    "paper": {},
-}
-FINETUNE_EPOCHS = {"smoke": 1}
 GLOBAL_CAM_SIZE = 128
-IRN_CONFIGS = {
-    "default": "irn/irn_r18lite_5e_synthvoc-128.py",
-    "smoke": "irn/irn_r18lite_5e_synthvoc-128.py",
-    "paper": "irn/irn_r50_3e_voc12aug-512.py",
-}
-IRN_PROFILE_OPTIONS = {
-    "smoke": {
-        "train_cfg.max_epochs": 1,
-        "train_dataloader.num_workers": 0,
-        "train_dataloader.persistent_workers": False,
-        "train_dataloader.batch_size": 8,
-    },
-    "default": {},
-    "paper": {},
-}
-SEG_CONFIGS = {
-    "default": "seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py",
-    "smoke": "seg/deeplabv2_r18lite-d8_cpu_synthvoc-128.py",
-    "paper": "seg/deeplabv2_r101-d8_30k_voc12aug-321.py",
-}
-SEG_PROFILE_OPTIONS = {
-    "smoke": {
-        "train_cfg.max_iters": 8,
-        "train_cfg.val_interval": 8,
-        **{f"{k}.num_workers": 0 for k in (*_LOADER_KEYS, "test_dataloader")},
-        **{f"{k}.persistent_workers": False for k in (*_LOADER_KEYS, "test_dataloader")},
-    },
-    "default": {},
-    "paper": {},
-}
 SEG_WEIGHTS = "segmentor.pth"  # = seg_eval.WEIGHTS_FILE
-# DeepLabV2's evaluations beside the plain one on `val` (compare --seg-eval). The paper's protocol
-# (VOC) reports multi-scale + flip TTA and dense CRF. The CPU default leaves both out: on its
-# 128 px images they *lower* mIoU (README: "Final segmentation"); with the plain one they took
-# 47-50 s a method on a 2-core Intel Xeon (README, "What it measured"). The smoke profile keeps
-# them so the tests exercise both paths.
-SEG_EVAL_MODES = {"default": (), "smoke": ("tta", "crf"), "paper": ("tta", "crf")}
-SEG_EVAL_CHOICES = ("tta", "crf")
-# DeepLabV2's backbone starts from the baseline classifier of the same seed where no ImageNet
-# weights exist (the CPU default; VOC's DeepLabV2 starts from ImageNet, AdvCAM #9: 69.2 with,
-# 62.9 without). Measured on the calibrated default (CAM pseudo-masks 65.4): val mIoU 53.5 from
-# scratch, 59.2 initialised (600 iterations), 61.5 at 900, 62.8 at 1,200 (mm_configs/_base_/
-# schedules/seg_cpu.py).
-SEG_BACKBONE_FROM_CLASSIFIER = {"default": True, "smoke": True, "paper": False}
+SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (--seg-eval)
 # IRN's reference settings (c2am_bench.irn_settings, their one home); the paper's C2AM run used
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
@@ -124,18 +57,6 @@ IRN_THRESHOLDS = {k: IRN_DEFAULTS[k] for k in ("conf_fg", "conf_bg", "sem_seg_bg
 # How seeds become pseudo-masks: IRN (IR labels -> boundary net -> random walk) or one dense-CRF
 # pass over the seeds (c2am_bench.crf_masks), the baseline that shows what IRN adds.
 PSEUDO_METHODS = ("irn", "crf")
-# Per-profile departures from IRN_DEFAULTS. The CPU default's images are 128 px (VOC: ~500 px),
-# so the walk and CRF are scaled to them; each value was chosen by the calibration runs of
-# studies/calibration.yaml (numbers in the README, "How the default was calibrated").
-# * exp_times 4 (T^16, IRN: 8 = T^256): the walk's reach scales with sqrt(steps) x radius; the
-#   stride-4 grid here is 32 x 24 cells (VOC: ~125 x 94), ~4x smaller, so 16x fewer steps keep its
-#   relative reach. Measured (baseline CAM, seed 0): pseudo-masks 49.5 -> 65.4 over seeds of 51.3.
-# * sem_seg_bg 0.45 (IRN: 0.25): the background plane that fits the shorter walk's scores, chosen
-#   on 300 train_aug images outside `train` (held out from the split the table reports).
-_CPU_DEFAULT_IRN = {"exp_times": 4, "sem_seg_bg": 0.45}
-IRN_PROFILE_SETTINGS: dict[str, dict[str, float]] = {
-    "default": _CPU_DEFAULT_IRN, "smoke": _CPU_DEFAULT_IRN, "paper": {},
-}  # fmt: skip
 UNTIL = ("seeds", "masks", "seg")
 SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
@@ -201,9 +122,12 @@ class Variant:
             return _declared(self.config, self.name)
         return BUILTIN.get(self.method, MethodSpec(self.name))
 
-    def classifier_config(self, profile: str) -> str:
+    def classifier_config(self, profile: str | Profile) -> str:
         """The classifier config: the profile's for a built-in method, else the user's file."""
-        return self.config if self.method == "config" else CONFIGS[profile][self.method]
+        if self.method == "config":
+            return self.config
+        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        return prof.classifier_configs[self.method]
 
     def irn_settings(self, base: Mapping[str, float] | None = None) -> dict:
         """IRN's defaults < ``base`` (the profile's) < this variant's ``irn``, checked
@@ -299,7 +223,10 @@ def synth_data(cache: StageCache, profile: str, overrides: Mapping[str, float],
     if unknown:
         raise ConfigError(f"unknown data parameter(s) {sorted(unknown)}; choose from "
                           f"{', '.join(DATA_PARAMS)}")  # fmt: skip
-    cfg = synthvoc.make_config("smoke" if profile == "smoke" else "default", **overrides)
+    prof = load_profile(profile)
+    if prof.synthvoc is None:
+        raise ConfigError(f"profile {prof.name!r} generates no SynthVOC (it needs --data)")
+    cfg = synthvoc.make_config(prof.synthvoc, **overrides)
     key = stage_key("data", asdict(cfg))
     folder = cache.build(
         "data", key, lambda tmp: synthvoc.generate(cfg, tmp / "voc", progress=progress) and None
@@ -340,11 +267,7 @@ STAGE_OPTION_FLAGS = {"classifier": "--cls-options", "boundary_net": "--irn-opti
 
 def stage_configs(profile: str) -> dict[str, tuple[str, ...]]:
     """The config files (under ``mm_configs/``) each training stage of ``profile`` uses."""
-    return {
-        "classifier": tuple(dict.fromkeys(CONFIGS[profile].values())),
-        "boundary_net": (IRN_CONFIGS[profile],),
-        "segmentor": (SEG_CONFIGS[profile],),
-    }
+    return load_profile(profile).stage_configs()
 
 
 def check_stage_options(
@@ -364,8 +287,6 @@ def check_stage_options(
     if unknown:
         raise ConfigError(f"stage options for {unknown}: choose from "
                           f"{', '.join(STAGE_OPTION_FLAGS)}")  # fmt: skip
-    if profile not in CONFIGS:
-        raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
     for stage, files in stage_configs(profile).items():
         if not options.get(stage):
             continue
@@ -384,10 +305,11 @@ class Runner:
     Args:
         data_root: VOC-layout dataset root.
         cache: the stage cache (``<work_dir>/cache``).
-        profile: ``smoke``, ``default`` or ``paper`` (picks configs and their sizes).
+        profile: a profile's name (``smoke``, ``default``, ``paper``) or file
+            (:mod:`c2am_bench.profiles`: each stage's config and settings).
         on_event: ``(scope, stage, key, what)`` for the terminal (scope = ``"c2am seed 0"``).
         seg_eval: evaluate DeepLabV2 also with ``"tta"`` and/or ``"crf"`` (default: the
-            profile's, :data:`SEG_EVAL_MODES`).
+            profile's ``segmentor.eval_modes``).
         stage_options: the user's config overrides per training stage (``{"classifier": {...},
             "boundary_net": {...}, "segmentor": {...}}``, dotted mmengine keys; the CLI's
             ``--cls-options`` / ``--irn-options`` / ``--seg-options``), applied to every method
@@ -413,24 +335,23 @@ class Runner:
     ) -> None:
         from .datasets import voc
 
-        if profile not in CONFIGS:
-            raise ConfigError(f"unknown profile {profile!r}; choose from {sorted(CONFIGS)}")
+        self.prof = load_profile(profile)
         self.data_root = Path(data_root).resolve()
         self.tree = voc.open_tree(self.data_root)
         self.data_key = data_fingerprint(self.data_root)
-        self.cache, self.profile = cache, profile
-        modes = SEG_EVAL_MODES[profile] if seg_eval is None else tuple(seg_eval)
+        self.cache, self.profile = cache, self.prof.name
+        modes = self.prof.eval_modes if seg_eval is None else tuple(seg_eval)
         bad = sorted(set(modes) - set(SEG_EVAL_CHOICES))
         if bad:
             raise ConfigError(f"--seg-eval: unknown evaluation(s) {bad}; choose from "
                               f"{', '.join(SEG_EVAL_CHOICES)} or 'plain'")  # fmt: skip
         self.progress, self.verbose, self.seg_modes = progress, verbose, modes
-        self.irn_base = IRN_PROFILE_SETTINGS[profile]
+        self.irn_base = dict(self.prof.irn)
         self._on_event = on_event or (lambda *a: None)
         self._prune_with = None  # the Optuna trial of the run in progress (run(prune_with=))
         self._runners = 0
         self._configs: dict[tuple[str, str], tuple[Any, str]] = {}
-        self.stage_options = check_stage_options(profile, stage_options)
+        self.stage_options = check_stage_options(self.prof.path, stage_options)
         self.shrink = shrink
 
     # -- keys ---------------------------------------------------------------------------------
@@ -511,19 +432,19 @@ class Runner:
             **self._loader_options(),
             "model.head.num_classes": self.tree.num_classes,
             "randomness.seed": seed,
-            **PROFILE_OPTIONS[self.profile],
+            **self.prof.classifier_options,
         }
         spec = variant.spec
         if spec.from_baseline:
             base = self.classifier(Variant("cam", "cam"), seed)
             opts["load_from"] = str(base / "classifier.pth")
-            if self.profile in FINETUNE_EPOCHS:
-                opts["train_cfg.max_epochs"] = FINETUNE_EPOCHS[self.profile]
+            if self.prof.finetune_epochs is not None:
+                opts["train_cfg.max_epochs"] = self.prof.finetune_epochs
             if spec.global_cam:
                 opts["model.head.global_cam"] = str(self.baseline_seeds(seed) / "global_cam.npz")
         opts.update(self.stage_options["classifier"])
         opts.update(variant.options)
-        return self._train("classifier", variant.classifier_config(self.profile), opts,
+        return self._train("classifier", variant.classifier_config(self.prof), opts,
                            "classifier.pth")  # fmt: skip
 
     def baseline_seeds(self, seed: int) -> Path:
@@ -605,7 +526,7 @@ class Runner:
             "train_dataloader.dataset.data_prefix.seg_map_path": str(label_dir),
             "model.backbone_checkpoint": str(backbone),
             "randomness.seed": seed,
-            **IRN_PROFILE_OPTIONS[self.profile],
+            **self.prof.boundary_net_options,
             **self.stage_options["boundary_net"],
             **(options or {}),
         }
@@ -614,7 +535,8 @@ class Runner:
             # the poly schedule's end is fixed when the config file is read; keep it on the
             # (shortened or lengthened) training, or the LR would hit 0 early or never decay
             opts["param_scheduler.0.end"] = opts["train_cfg.max_epochs"]
-        return self._train("boundary_net", IRN_CONFIGS[self.profile], opts, irn_stage.WEIGHTS_FILE)
+        return self._train("boundary_net", self.prof.boundary_net_config, opts,
+                           irn_stage.WEIGHTS_FILE)  # fmt: skip
 
     def boundary(self, net: Path, split: str = SEED_SPLIT) -> Path:
         """The net's boundary maps on ``split`` and their quality against the GT edges."""
@@ -796,14 +718,14 @@ class Runner:
             # seeds -> pseudo-masks -> segmentation read on the same images.
             "test_dataloader.dataset.ann_file": f"ImageSets/Segmentation/{EVAL_SPLIT}.txt",
             "randomness.seed": seed,
-            **SEG_PROFILE_OPTIONS[self.profile],
+            **self.prof.segmentor_options,
             **self.stage_options["segmentor"],
         }
-        if SEG_BACKBONE_FROM_CLASSIFIER[self.profile]:
+        if self.prof.backbone_from_classifier:
             clf = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
             init = {"type": "Pretrained", "checkpoint": str(clf), "prefix": "backbone."}
             opts["model.backbone.init_cfg"] = {"_delete_": True, **init}
-        seg = self._train("segmentor", SEG_CONFIGS[self.profile], opts, SEG_WEIGHTS)
+        seg = self._train("segmentor", self.prof.segmentor_config, opts, SEG_WEIGHTS)
         try:
             from .seg_eval import evaluate_segmentor
         except ImportError:  # pragma: no cover - the evaluation module is optional

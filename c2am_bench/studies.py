@@ -61,7 +61,7 @@ class StudySpec:
     space: dict[str, Any]
     default: dict[str, Any]
     fixed: dict[str, Any] = field(default_factory=dict)
-    profiles: tuple[str, ...] = ("smoke", "default", "paper")
+    profiles: tuple[str, ...] = ()  # the profiles it runs with (empty: any)
     n_trials: int | None = None
     seeds: tuple[int, ...] = (0,)
     path: str = ""
@@ -158,7 +158,7 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     n_trials = raw.get("n_trials")
     if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
         raise _fail(path, "n_trials: a positive integer")
-    profiles = tuple(raw.get("profiles") or ("smoke", "default", "paper"))
+    profiles = tuple(raw.get("profiles") or ())
     return StudySpec(
         name=raw["name"], question=" ".join(str(raw["question"]).split()), method=raw["method"],
         objective=raw["objective"], space=dict(space), default=dict(default),
@@ -450,7 +450,7 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if profile not in spec.profiles:
+    if spec.profiles and profile not in spec.profiles:
         raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}, "
                           f"not {profile!r}")  # fmt: skip
     objective = objective or spec.objective

@@ -377,6 +377,9 @@ def test_config_keys_the_pipeline_and_studies_set_are_accepted(data):
     """Keys absent from a config but legitimate: runner settings, component arguments, list
     indices, and every option the pipeline passes (so the whole pipeline keeps working)."""
     from c2am_bench import pipeline
+    from c2am_bench.profiles import load_profile
+
+    SMOKE = load_profile("smoke")  # noqa: N806 - the profile, read once
     from c2am_bench.config_loading import load_config
 
     names = ["background", *voc.open_tree(data).class_names]
@@ -389,23 +392,23 @@ def test_config_keys_the_pipeline_and_studies_set_are_accepted(data):
             "optim_wrapper.clip_grad.max_norm": 1.0, "train_dataloader.pin_memory": True,
             "default_hooks.checkpoint.by_epoch": True, "default_hooks.extra.type": "EMAHook",
             "env_cfg.cudnn_benchmark": True, "train_dataloader.dataset.metainfo.classes": names,
-            **pipeline.PROFILE_OPTIONS["smoke"],
+            **SMOKE.classifier_options,
             **{f"{k}.dataset.data_root": str(data) for k in pipeline._LOADER_KEYS},
         },
         C2AM_CFG: {"model.head.global_cam": "g.npz", "model.head.lse_r": 2.0,
                    "model.head.topk": 0.2, "model.head.pooling": "lse",
                    "model.head.aggregation": "class", "model.head.formulation": "paper",
-                   "train_cfg.max_epochs": pipeline.FINETUNE_EPOCHS["smoke"]},
+                   "train_cfg.max_epochs": SMOKE.finetune_epochs},
         IRN_CFG: {"train_dataloader.dataset.data_prefix.seg_map_path": "ir",
                   "model.backbone_checkpoint": "b.pth", "randomness.seed": 0,
-                  "param_scheduler.0.end": 1, **pipeline.IRN_PROFILE_OPTIONS["smoke"]},
+                  "param_scheduler.0.end": 1, **SMOKE.boundary_net_options},
         SEG_CFG: {**{f"{k}.dataset.{leaf}": value
                      for k in ("train_dataloader", "val_dataloader", "test_dataloader")
                      for leaf, value in (("metainfo.classes", names), ("data_root", str(data)))},
                   "train_dataloader.dataset.data_prefix.seg_map_path": "pm",
                   "model.decode_head.num_classes": len(names), "model.test_cfg.mode": "whole",
                   "test_dataloader.dataset.ann_file": "ImageSets/Segmentation/train.txt",
-                  **pipeline.SEG_PROFILE_OPTIONS["smoke"]},
+                  **SMOKE.segmentor_options},
     }  # fmt: skip
     for config, options in cases.items():
         cfg = load_config(config, dict(options))

@@ -22,7 +22,7 @@ def test_builtin_methods_declare_what_they_load_from_the_baseline():
         (False, False), (True, False), (True, True)]  # fmt: skip
     assert pipeline.Variant("c2am", "c2am").spec is BUILTIN["c2am"]
     assert pipeline.Variant("c2am", "c2am").classifier_config("default") == (
-        pipeline.CONFIGS["default"]["c2am"])  # fmt: skip
+        "cam/c2am_r18lite_ft6e_synthvoc-128.py")  # fmt: skip
 
 
 def test_the_example_project_is_a_method_config():
@@ -77,5 +77,5 @@ def test_a_user_head_module_is_part_of_the_key_and_ours_are_not(tmp_path):
     finally:
         sys.modules.pop("keyed_head_mod", None)
     # the package's own configs name only c2am_bench modules: nothing extra in their keys
-    ours = load_config(REPO / "mm_configs" / pipeline.CONFIGS["default"]["c2am"])
+    ours = load_config(REPO / "mm_configs" / "cam/c2am_r18lite_ft6e_synthvoc-128.py")
     assert custom_sources(ours) == ""

@@ -9,6 +9,7 @@ import pytest
 from c2am_bench import pipeline
 from c2am_bench.datasets import synthvoc
 from c2am_bench.errors import ConfigError
+from c2am_bench.profiles import load_profile
 from c2am_bench.stage_cache import StageCache, stage_key
 
 
@@ -45,7 +46,7 @@ def test_walk_key_is_unchanged_at_radius_5_and_follows_the_radius(smoke_data, tm
     runner.walk_masks(pipeline.Variant("cam", "cam"), seeds, bdir)
     # the key the walk stage had before walk_radius existed (radius 5 was a literal): caches
     # made by earlier versions are reused
-    t = pipeline.IRN_PROFILE_SETTINGS["default"]
+    t = load_profile("default").irn
     before = stage_key("walk", "s", "b", 10, t["exp_times"], 5, pipeline.SEED_SPLIT)
     assert keys.calls[0] == ("walk", before)
     runner.walk_masks(pipeline.Variant("cam", "cam", irn={"walk_radius": 3}), seeds, bdir)
@@ -58,7 +59,7 @@ def test_seg_eval_modes_follow_the_profile_and_can_be_chosen(smoke_data, tmp_pat
     cache = StageCache(tmp_path / "cache")
     assert pipeline.Runner(smoke_data, cache, profile="default").seg_modes == ()
     assert pipeline.Runner(smoke_data, cache, profile="smoke").seg_modes == ("tta", "crf")
-    assert pipeline.SEG_EVAL_MODES["paper"] == ("tta", "crf")  # the paper's protocol
+    assert load_profile("paper").eval_modes == ("tta", "crf")  # the paper's protocol
     runner = pipeline.Runner(smoke_data, cache, profile="default", seg_eval=("crf",))
     assert runner.seg_modes == ("crf",)
     with pytest.raises(ConfigError, match="--seg-eval"):

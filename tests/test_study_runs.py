@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 
 from c2am_bench import studies
 from c2am_bench.cli import main
-from c2am_bench.pipeline import CONFIG_ROOT, CONFIGS, IRN_CONFIGS, SEG_CONFIGS
+from c2am_bench.pipeline import CONFIG_ROOT
+from c2am_bench.profiles import load_profile
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,7 @@ def test_confounding_runs_weak_to_strong_around_the_default_and_not_on_smoke(wor
 def test_paper_voc_is_valid_and_refuses_to_run_without_voc(workspace, capsys):
     spec = studies.find_spec("paper_voc")
     assert spec.profiles == ("paper",) and spec.objective == "seg_miou"
-    for path in (*CONFIGS["paper"].values(), IRN_CONFIGS["paper"], SEG_CONFIGS["paper"]):
-        assert (CONFIG_ROOT / path).is_file(), path
+    for paths in load_profile("paper").stage_configs().values():
+        assert all((CONFIG_ROOT / path).is_file() for path in paths), paths
     assert main(["study", "run", "paper_voc", "--profile", "paper"]) == 2
     assert "--profile paper needs --data" in capsys.readouterr().err

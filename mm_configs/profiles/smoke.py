@@ -1,0 +1,38 @@
+# The test suite's profile: the default's configs on a tiny SynthVOC, each training a few steps.
+_base_ = ['default.py']
+
+synthvoc = 'smoke'
+
+classifier = dict(
+    options={
+        'train_cfg.max_epochs': 2,
+        'train_cfg.val_interval': 1,
+        'train_dataloader.num_workers': 0,
+        'val_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'val_dataloader.persistent_workers': False,
+        'train_dataloader.batch_size': 8,
+    },
+    finetune_epochs=1)
+
+boundary_net = dict(
+    options={
+        'train_cfg.max_epochs': 1,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_dataloader.batch_size': 8,
+    })
+
+segmentor = dict(
+    options={
+        'train_cfg.max_iters': 8,
+        'train_cfg.val_interval': 8,
+        'train_dataloader.num_workers': 0,
+        'val_dataloader.num_workers': 0,
+        'test_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'val_dataloader.persistent_workers': False,
+        'test_dataloader.persistent_workers': False,
+    },
+    # kept so the tests exercise both evaluation paths
+    eval_modes=['tta', 'crf'])
