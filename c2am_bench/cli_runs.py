@@ -128,9 +128,9 @@ def add_parsers(sub) -> None:
     compare.add_argument(
         "--pseudo",
         default="irn",
-        choices=["irn", "crf"],
         help="pseudo-mask method of every method without an @: irn (IR labels, boundary net, "
-        "random walk; default) or crf (one dense-CRF pass over the seeds)",
+        "random walk; default), crf (one dense-CRF pass over the seeds) or one your profile "
+        "registers (custom_imports)",
     )
     compare.add_argument("--against", default="cam", help="baseline for the deltas (default cam)")
     compare.add_argument(
@@ -347,6 +347,7 @@ def _run_dir(work_dir: Path, name: str) -> Path:
 def cmd_compare(args) -> int:
     from .pipeline import Runner, check_stage_options, compare, parse_method, write_results
 
+    _profile(args)  # first: its custom_imports may register a pseudo-mask method
     variants = [parse_method(m, args.pseudo) for m in args.methods.split(",") if m.strip()]
     names = [v.name for v in variants]
     if not variants:
@@ -523,8 +524,8 @@ def cmd_study_run(args) -> int:
     from .pipeline import Runner, check_stage_options, synth_data, write_results
     from .studies import find_spec, run_study, study_results
 
+    pname = _profile(args).name  # first: its custom_imports may register a pseudo-mask method
     spec = find_spec(args.name)
-    pname = _profile(args).name
     if spec.profiles and pname not in spec.profiles:
         raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}")
     if args.n_trials is not None and args.n_trials < 1:

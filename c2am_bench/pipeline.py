@@ -41,6 +41,7 @@ from .methods import (
 )
 from .profiles import CONFIG_ROOT, EVAL_MODES, Profile, load_profile
 from .stage_cache import StageCache, stage_key
+from .stages import PSEUDO_MASKS, pseudo_methods
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (-
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
 IRN_THRESHOLDS = {k: IRN_DEFAULTS[k] for k in ("conf_fg", "conf_bg", "sem_seg_bg")}
-# How seeds become pseudo-masks: IRN (IR labels -> boundary net -> random walk) or one dense-CRF
-# pass over the seeds (c2am_bench.crf_masks), the baseline that shows what IRN adds.
-PSEUDO_METHODS = ("irn", "crf")
 UNTIL = ("seeds", "masks", "seg")
 SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
@@ -78,7 +76,8 @@ class Variant:
             of the profile's.
         boundary_net: boundary-net config ``--cfg-options`` (a study's ``irn_net.*`` keys).
         external: folder of ``<id>.npz`` seeds made elsewhere (``method='external'``).
-        pseudo: the pseudo-mask method, one of :data:`PSEUDO_METHODS` (``irn``).
+        pseudo: the pseudo-mask method, a name registered in
+            :data:`~c2am_bench.stages.PSEUDO_MASKS` (``irn``, the default, or ``crf``).
         config: a user's classifier config file (``method='config'``), which declares what it
             loads from the baseline (:func:`~c2am_bench.methods.read_declaration`).
     """
@@ -94,10 +93,10 @@ class Variant:
     config: str | None = None
 
     def __post_init__(self) -> None:
-        if self.pseudo not in PSEUDO_METHODS:
+        if self.pseudo not in pseudo_methods():
             raise ConfigError(
                 f"variant {self.name!r}: unknown pseudo-mask method "
-                f"{self.pseudo!r}; choose from {', '.join(PSEUDO_METHODS)}"
+                f"{self.pseudo!r}; choose from {', '.join(pseudo_methods())}"
             )
         if self.method not in (*METHODS, "external", "config"):
             raise ConfigError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}, "
@@ -159,15 +158,15 @@ def parse_method(spec: str, pseudo: str = "irn") -> Variant:
     """
     spec = spec.strip()
     head, at, tail = spec.rpartition("@")
-    if at and tail in PSEUDO_METHODS and head:
+    if at and tail in pseudo_methods() and head:
         spec, pseudo, suffix = head, tail, f"@{tail}"
     elif at and "=" not in spec:
         raise ConfigError(f"--methods: {spec!r}: write METHOD@PSEUDO with PSEUDO one of "
-                          f"{', '.join(PSEUDO_METHODS)}")  # fmt: skip
+                          f"{', '.join(pseudo_methods())}")  # fmt: skip
     else:
         suffix = ""
-    if pseudo not in PSEUDO_METHODS:
-        raise ConfigError(f"--pseudo {pseudo!r}: choose from {', '.join(PSEUDO_METHODS)}")
+    if pseudo not in pseudo_methods():
+        raise ConfigError(f"--pseudo {pseudo!r}: choose from {', '.join(pseudo_methods())}")
     if "=" in spec:
         name, _, rest = spec.partition("=")
         kind, _, folder = rest.partition(":")
@@ -581,33 +580,13 @@ class Runner:
         return wdir, self.cache.build("masks", mkey, fill_masks, split=split)
 
     def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
-        """The variant's pseudo-mask method: IRN (IR labels -> boundary net -> boundary maps ->
-        walk -> pseudo-masks) or ``crf`` (:meth:`crf_masks`), each evaluated."""
-        if variant.pseudo == "crf":
-            return {"masks": self.crf_masks(variant, seeds_dir)}
-        ir_dir = self.ir_labels(variant, seeds_dir)
-        net = self.boundary_net(seed, ir_dir / "ir_labels", variant.boundary_net)
-        bdir = self.boundary(net)
-        wdir, mdir = self.walk_masks(variant, seeds_dir, bdir)
-        return {"ir_labels": ir_dir, "boundary_net": net, "boundary": bdir, "walk": wdir,
-                "masks": mdir}  # fmt: skip
-
-    def crf_masks(self, variant: Variant, seeds_dir: Path) -> Path:
-        """The ``crf`` method's pseudo-masks: one dense-CRF pass over each seed at
-        ``crf_mask_bg`` with the IR labels' kernels, evaluated on :data:`EVAL_SPLIT`."""
-        from .crf_masks import evaluate_masks, make_crf_masks
-
-        t = variant.irn_settings(self.irn_base)
-        crf = {"bi_sxy": t["crf_bi_sxy"], "gauss_sxy": t["crf_gauss_sxy"]}
-        key = stage_key("crf_masks", seeds_dir.name, t["crf_mask_bg"], crf, SEED_SPLIT)
-
-        def fill(tmp: Path) -> dict:
-            info = make_crf_masks(self.data_root, seeds_dir / "cams", tmp, split=SEED_SPLIT,
-                                  bg=t["crf_mask_bg"], crf=crf, progress=self.progress)  # fmt: skip
-            evaluate_masks(tmp, self.data_root, split=EVAL_SPLIT)
-            return {"seeds": seeds_dir.name, **info}
-
-        return self.cache.build("crf_masks", key, fill, split=SEED_SPLIT)
+        """The variant's pseudo-mask method (:data:`~c2am_bench.stages.PSEUDO_MASKS`: ``irn``,
+        ``crf`` or a registered one of the user's), its stages cached and evaluated."""
+        method = PSEUDO_MASKS.build(dict(type=variant.pseudo))
+        dirs = method.build(self, variant, seed, seeds_dir)
+        if "masks" not in dirs:
+            raise ConfigError(f"pseudo-mask method {variant.pseudo!r} returned no 'masks' folder")
+        return dirs
 
     def heldout(self, seeds_dir: Path, masks_dir: Path | None,
                 walk_dir: Path | None) -> Path | None:  # fmt: skip
@@ -844,7 +823,7 @@ class Runner:
                 "seconds_boundary": _add(seconds("boundary_net", "train_seconds"),
                                          seconds("boundary")),
                 "seconds_walk": _add(seconds("walk"), seconds("masks")) if irn else None,
-                "seconds_crf_masks": None if irn else seconds("masks"),
+                "seconds_pseudo_masks": None if irn else seconds("masks"),
                 "masks_dir": str(dirs["masks"]),
             })  # fmt: skip
             b = read(dirs["boundary"] / "boundary_eval" / "metrics.json") if irn else {}

@@ -11,7 +11,10 @@ A profile is an mmengine config under ``mm_configs/profiles/`` (``smoke``, ``def
 * ``boundary_net`` and ``segmentor``: ``config`` and ``options``; the segmentor also
   ``backbone_from_classifier`` and ``eval_modes`` (``tta`` / ``crf`` beside the plain one);
 * ``irn``: departures from IRN's pseudo-mask settings
-  (:class:`~c2am_bench.irn_settings.IrnSettings`).
+  (:class:`~c2am_bench.irn_settings.IrnSettings`);
+* ``custom_imports`` (optional): modules imported when the profile is read, e.g. one that
+  registers a pseudo-mask method (:data:`c2am_bench.stages.PSEUDO_MASKS`); a module beside the
+  profile file imports by its bare name.
 
 Config paths are relative to ``mm_configs/`` (absolute ones are used as they are), so the stage
 keys of the built-in profiles are those the code-defined profiles had.
@@ -29,7 +32,7 @@ from .errors import ConfigError
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
 PROFILE_ROOT = CONFIG_ROOT / "profiles"
-_KEYS = {"synthvoc", "classifier", "boundary_net", "segmentor", "irn"}
+_KEYS = {"synthvoc", "classifier", "boundary_net", "segmentor", "irn", "custom_imports"}
 _STAGE_KEYS = {
     "classifier": {"configs", "options", "finetune_epochs"},
     "boundary_net": {"config", "options"},
@@ -91,8 +94,11 @@ def load_profile(spec: str | Path) -> Profile:
     """Read and check a profile (name or file); one-line errors name the file and key."""
     from mmengine.config import Config
 
+    from .methods import use_config_folder
+
     path = profile_path(spec)
     name = path.stem
+    use_config_folder(path)  # its custom_imports may name a module beside it
     try:
         raw = Config.fromfile(str(path)).to_dict()
     except Exception as err:  # noqa: BLE001 - mmengine raises many types for a bad file
@@ -101,6 +107,7 @@ def load_profile(spec: str | Path) -> Profile:
     def fail(problem: str) -> ConfigError:
         return ConfigError(f"{path}: {problem}")
 
+    raw.pop("custom_imports", None)  # imported by Config.fromfile above
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
         raise fail(f"unknown key(s) {unknown}; a profile has {', '.join(sorted(_KEYS))}")

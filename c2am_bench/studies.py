@@ -94,7 +94,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     """Parse and validate one study file (one-line :class:`ConfigError` naming the key)."""
     import yaml
 
-    from .pipeline import METHODS, PSEUDO_METHODS
+    from .pipeline import METHODS
+    from .stages import pseudo_methods
 
     path = Path(path)
     try:
@@ -134,8 +135,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     pseudo = {"space": space.get("pseudo"), "fixed": (raw.get("fixed") or {}).get("pseudo")}
     for where, value in pseudo.items():
         values = value if isinstance(value, list) else [] if value is None else [value]
-        if not set(values) <= set(PSEUDO_METHODS):
-            raise _fail(path, f"{where}.pseudo: choose from {', '.join(PSEUDO_METHODS)}")
+        if not set(values) <= set(pseudo_methods()):
+            raise _fail(path, f"{where}.pseudo: choose from {', '.join(pseudo_methods())}")
     default = raw.get("default") or {}
     for key in space:
         method, _, rest = key.rpartition(":")

@@ -185,7 +185,7 @@ def test_compare_with_crf_pseudo_masks_from_the_cli(compared, smoke_data, tmp_pa
     assert crf["label"] == "CAM (CRF masks)" and crf["seeds_dir"] == cam["seeds_dir"]
     assert crf["seed_miou"] == cam["seed_miou"] == rows["cam"]["seed_miou"]
     assert cam["pseudo_miou"] == rows["cam"]["pseudo_miou"]  # the IRN row is unchanged
-    assert 0.0 < crf["pseudo_miou"] <= 100.0 and crf["seconds_crf_masks"] > 0
+    assert 0.0 < crf["pseudo_miou"] <= 100.0 and crf["seconds_pseudo_masks"] > 0
     for col in ("boundary_f", "ir_fg_precision", "seconds_walk"):
         assert pd.isna(crf[col]) and pd.notna(cam[col]), col
     assert "/crf_masks/" in crf["masks_dir"]
@@ -218,6 +218,58 @@ def test_a_method_from_outside_the_package_is_compared_from_the_cli(compared, sm
     # from_baseline=True: fine-tuned from the cached baseline classifier of the same seed
     assert str(Path(rows["cam"]["classifier_dir"]) / "classifier.pth") in trained
     assert "baseline_classifier" in json.loads(mixed["stage_dirs"])
+
+
+_THRESHOLDED = """
+import numpy as np
+
+from c2am_bench.ir_labels import label_split, seed_classes
+from c2am_bench.stage_cache import stage_key
+from c2am_bench.stages import PSEUDO_MASKS, PseudoMaskMethod
+
+
+def _label(img, seed, *, bg):
+    keys1, high = seed_classes(img, seed)
+    scores = np.concatenate([np.full((1, *high.shape[1:]), bg, np.float32), high])
+    return keys1[np.argmax(scores, axis=0)]
+
+
+@PSEUDO_MASKS.register_module(name="thresholded")
+class ThresholdedSeeds(PseudoMaskMethod):
+    def build(self, runner, variant, seed, seeds_dir):
+        from c2am_bench.crf_masks import evaluate_masks
+
+        def fill(tmp):
+            label_split(_label, {"bg": 0.15}, runner.data_root, seeds_dir / "cams",
+                        tmp / "pseudo_masks", split="train_aug", workers=1, progress=False)
+            evaluate_masks(tmp, runner.data_root, split="train")
+
+        key = stage_key("thresholded", seeds_dir.name)
+        return {"masks": runner.cache.build("masks", key, fill)}
+"""
+
+
+def test_a_pseudo_mask_method_registered_by_a_profile(compared, smoke_data, tmp_path):
+    """A module beside a profile registers a pseudo-mask method (the seeds at t = 0.15, no
+    refinement); ``--profile FILE --pseudo thresholded`` runs it, and its masks score exactly
+    the seeds' mIoU at t = 0.15."""
+    import pandas as pd
+
+    from c2am_bench.profiles import PROFILE_ROOT
+
+    work, rows = compared
+    (tmp_path / "thresholded_masks.py").write_text(_THRESHOLDED)
+    profile = tmp_path / "smoke_thresholded.py"
+    profile.write_text(f"_base_ = ['{PROFILE_ROOT / 'smoke.py'}']\n"
+                       "custom_imports = dict(imports=['thresholded_masks'])\n")  # fmt: skip
+    assert main(["-q", "compare", "--profile", str(profile), "--data", str(smoke_data),
+                 "--work-dir", str(work), "--methods", "cam", "--pseudo", "thresholded",
+                 "--until", "masks", "--oracle", "none", "--name", "thr"]) == 0  # fmt: skip
+    run = pd.read_csv(work / "runs" / "thr" / "runs.csv").iloc[0]
+    assert run["seeds_dir"] == rows["cam"]["seeds_dir"]  # the profile's stages are the smoke's
+    assert run["pseudo_miou"] == pytest.approx(rows["cam"]["seed_miou_fixed"], abs=0.01)
+    assert json.loads((work / "runs" / "thr" / "context.json").read_text())["pseudo"] == (
+        "thresholded")  # fmt: skip
 
 
 def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):

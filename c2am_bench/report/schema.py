@@ -122,7 +122,7 @@ SECONDS: dict[str, str] = {
     "seconds_ir_labels": "IR labels",
     "seconds_boundary": "boundary net",
     "seconds_walk": "random walk + masks",
-    "seconds_crf_masks": "CRF pseudo-masks",
+    "seconds_pseudo_masks": "pseudo-masks (CRF or another non-IRN method)",
     "seconds_seg": "DeepLabV2",
 }
 
