@@ -17,7 +17,6 @@ from pathlib import Path
 from .errors import C2AMError, ConfigError
 
 DEFAULT_WORK = Path("work_dirs")
-# = datasets.synthvoc.default_root(profile) (not imported here: the CLI starts without numpy)
 
 
 def _seeds(text: str) -> tuple[int, ...]:
