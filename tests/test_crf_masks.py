@@ -46,30 +46,8 @@ def test_no_class_is_all_background_and_a_bad_score_is_named():
         crf_label(img, seed, bg=1.5)
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """A small SynthVOC with seeds drawn from its ground truth (a blurred indicator per class)."""
-    from scipy.ndimage import uniform_filter
-
-    from c2am_bench.cams import save_seed
-    from c2am_bench.datasets import synthvoc, voc
-
-    base = tmp_path_factory.mktemp("crf")
-    root = base / "data"
-    synthvoc.generate(synthvoc.make_config("smoke", n_train=8, n_val=2), root, progress=False)
-    tree = voc.open_tree(root)
-    cams = base / "cams"
-    for id_ in tree.read_split("train_aug"):
-        gt = voc.load_mask(tree.mask_path(id_, prefer_aug=True), tree.num_classes)
-        keys = np.flatnonzero(voc.labels_from_mask(gt, tree.num_classes))
-        maps = [uniform_filter((gt == k + 1).astype(np.float64), 5) for k in keys]
-        high = np.stack([m / m.max() for m in maps]) if maps else np.zeros((0, *gt.shape))
-        save_seed(cams / f"{id_}.npz", {"keys": keys, "cam": high[:, ::4, ::4], "high_res": high})
-    return root, cams
-
-
-def test_masks_of_a_split_are_written_once_and_scored(smoke, tmp_path):
-    root, cams = smoke
+def test_masks_of_a_split_are_written_once_and_scored(gt_seeds, tmp_path):
+    root, cams, _, _ = gt_seeds
     info = make_crf_masks(root, cams, tmp_path, split="train_aug", workers=1, progress=False)
     pngs = sorted((tmp_path / PSEUDO_DIR).glob("*.png"))
     assert info["n_images"] == len(pngs) > 0 and info["bg"] == 0.15
@@ -82,8 +60,8 @@ def test_masks_of_a_split_are_written_once_and_scored(smoke, tmp_path):
         make_crf_masks(root, cams, tmp_path, split="train_aug", workers=1, progress=False)
 
 
-def test_a_missing_seed_is_named_and_leaves_nothing(smoke, tmp_path):
-    root, cams = smoke
+def test_a_missing_seed_is_named_and_leaves_nothing(gt_seeds, tmp_path):
+    root, cams, _, _ = gt_seeds
     partial = tmp_path / "cams"
     partial.mkdir()
     for path in sorted(cams.glob("*.npz"))[1:]:
@@ -112,8 +90,8 @@ def test_methods_choose_their_pseudo_masks():
         pipeline.Variant("cam", "cam", irn={"crf_mask_bg": -0.1}).irn_settings()
 
 
-def test_the_runner_dispatches_on_the_pseudo_mask_method(smoke, tmp_path):
-    root, cams = smoke
+def test_the_runner_dispatches_on_the_pseudo_mask_method(gt_seeds, tmp_path):
+    root, cams, _, _ = gt_seeds
     seeds_dir = tmp_path / "seeds" / "s0"
     seeds_dir.mkdir(parents=True)
     (seeds_dir / "cams").symlink_to(cams)

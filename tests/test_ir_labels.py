@@ -39,35 +39,6 @@ def _square_seed(key: int = 0) -> tuple[np.ndarray, dict]:
     return img, seed
 
 
-def _box_blur(x: np.ndarray, r: int) -> np.ndarray:
-    """Separable (2r+1)-box mean with edge padding."""
-    k = np.ones(2 * r + 1) / (2 * r + 1)
-    x = np.pad(x, r, mode="edge")
-    x = np.apply_along_axis(np.convolve, 0, x, k, mode="valid")
-    return np.apply_along_axis(np.convolve, 1, x, k, mode="valid")
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """A smoke SynthVOC with fake seeds: per GT class a blurred, max-normalised indicator."""
-    from c2am_bench.cams import save_seed
-    from c2am_bench.datasets import synthvoc, voc
-
-    base = tmp_path_factory.mktemp("ir")
-    root = base / "data"
-    synthvoc.generate(synthvoc.make_config("smoke", n_train=8, n_val=2), root, progress=False)
-    tree = voc.open_tree(root)
-    cams = base / "cams"
-    ids = tree.read_split("train_aug")
-    for id_ in ids:
-        gt = voc.load_mask(tree.mask_path(id_, prefer_aug=True), tree.num_classes)
-        keys = np.flatnonzero(voc.labels_from_mask(gt, tree.num_classes))
-        maps = [_box_blur((gt == k + 1).astype(np.float64), 2) for k in keys]
-        high = np.stack([m / m.max() for m in maps]) if maps else np.zeros((0, *gt.shape))
-        save_seed(cams / f"{id_}.npz", {"keys": keys, "cam": high[:, ::4, ::4], "high_res": high})
-    return root, cams, ids, tree.num_classes
-
-
 # --------------------------------------------------------------------------- CRF
 
 
@@ -123,8 +94,8 @@ def test_ir_label_rejects_bad_thresholds(fg, bg):
 # --------------------------------------------------------------------------- make_ir_labels
 
 
-def test_make_ir_labels_writes_one_png_per_id(smoke, tmp_path):
-    root, cams, ids, k = smoke
+def test_make_ir_labels_writes_one_png_per_id(gt_seeds, tmp_path):
+    root, cams, ids, k = gt_seeds
     summary = make_ir_labels(root, cams, tmp_path / "a", workers=1, progress=False)
     files = sorted(p.name for p in (tmp_path / "a" / "ir_labels").iterdir())
     assert files == sorted(f"{i}.png" for i in ids)
@@ -147,8 +118,8 @@ def test_make_ir_labels_writes_one_png_per_id(smoke, tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_make_ir_labels_missing_or_bad_seed(smoke, tmp_path, workers):
-    root, cams, ids, _ = smoke
+def test_make_ir_labels_missing_or_bad_seed(gt_seeds, tmp_path, workers):
+    root, cams, ids, _ = gt_seeds
     partial = tmp_path / "cams"
     partial.mkdir()
     for id_ in ids[:-1]:
