@@ -43,3 +43,22 @@ def gt_seeds(tmp_path_factory):
         high = np.stack([m / m.max() for m in maps]) if maps else np.zeros((0, *gt.shape))
         save_seed(cams / f"{id_}.npz", {"keys": keys, "cam": high[:, ::4, ::4], "high_res": high})
     return root, cams, ids, tree.num_classes
+
+
+def _square_seed(key: int = 0) -> tuple[np.ndarray, dict]:
+    """48x48 image; CAM 0.9 in a bright square (rows/cols 16..31), 0.1 in a mid ring (8..39),
+    0 outside; the image's three regions have distinct grey levels."""
+    cam = np.zeros((48, 48), np.float32)
+    cam[8:40, 8:40] = 0.1
+    cam[16:32, 16:32] = 0.9
+    img = np.full((48, 48, 3), 30, np.uint8)
+    img[8:40, 8:40] = 120
+    img[16:32, 16:32] = 220
+    return img, {"keys": np.array([key]), "cam": cam[None, ::4, ::4], "high_res": cam[None]}
+
+
+@pytest.fixture
+def square_seed():
+    """``square_seed(key=0) -> (img, seed)``: a hand-checkable CAM with a square, a ring and
+    background (see :func:`_square_seed`)."""
+    return _square_seed

@@ -12,19 +12,8 @@ from c2am_bench.errors import ConfigError, DataError
 from c2am_bench.stage_cache import StageCache
 
 
-def _square_seed(key: int = 3) -> tuple[np.ndarray, dict]:
-    """48x48 image; CAM 0.9 in a bright square (16..31), 0.1 in a mid ring (8..39), 0 outside."""
-    cam = np.zeros((48, 48), np.float32)
-    cam[8:40, 8:40] = 0.1
-    cam[16:32, 16:32] = 0.9
-    img = np.full((48, 48, 3), 30, np.uint8)
-    img[8:40, 8:40] = 120
-    img[16:32, 16:32] = 220
-    return img, {"keys": np.array([key]), "cam": cam[None, ::4, ::4], "high_res": cam[None]}
-
-
-def test_the_background_score_decides_where_the_class_ends():
-    img, seed = _square_seed(key=3)
+def test_the_background_score_decides_where_the_class_ends(square_seed):
+    img, seed = square_seed(key=3)
     ring = np.zeros((48, 48), bool)
     ring[8:40, 8:40] = True
     ring[16:32, 16:32] = False
@@ -38,8 +27,8 @@ def test_the_background_score_decides_where_the_class_ends():
     assert (low[ring] == 4).mean() > 0.95 and (low[:4] == 0).all()
 
 
-def test_no_class_is_all_background_and_a_bad_score_is_named():
-    img, seed = _square_seed()
+def test_no_class_is_all_background_and_a_bad_score_is_named(square_seed):
+    img, seed = square_seed()
     empty = {"keys": np.zeros(0, np.int64), "high_res": np.zeros((0, 48, 48), np.float32)}
     assert (crf_label(img, empty) == 0).all()
     with pytest.raises(ConfigError, match="crf_mask_bg=1.5"):

@@ -27,18 +27,6 @@ def _two_regions(h: int = 40, w: int = 40, seed: int = 0) -> tuple[np.ndarray, n
     return np.clip(img, 0, 255).astype(np.uint8), truth
 
 
-def _square_seed(key: int = 0) -> tuple[np.ndarray, dict]:
-    """48x48 image; CAM 0.9 in a square (rows/cols 16..31), 0.1 in an 8-px ring, 0 elsewhere."""
-    cam = np.zeros((48, 48), np.float32)
-    cam[8:40, 8:40] = 0.1
-    cam[16:32, 16:32] = 0.9
-    img = np.full((48, 48, 3), 30, np.uint8)
-    img[8:40, 8:40] = 120
-    img[16:32, 16:32] = 220
-    seed = {"keys": np.array([key]), "cam": cam[None, ::4, ::4], "high_res": cam[None]}
-    return img, seed
-
-
 # --------------------------------------------------------------------------- CRF
 
 
@@ -62,8 +50,8 @@ def test_crf_rejects_labels_out_of_range():
 
 
 @pytest.mark.parametrize("key", [0, 2])
-def test_ir_label_square_ring_background(key):
-    img, seed = _square_seed(key)
+def test_ir_label_square_ring_background(key, square_seed):
+    img, seed = square_seed(key)
     out = ir_label(img, seed, conf_fg=0.3, conf_bg=0.05)
     assert out.shape == (48, 48) and out.dtype == np.uint8
     assert set(np.unique(out)) == {0, key + 1, 255}
@@ -77,16 +65,16 @@ def test_ir_label_square_ring_background(key):
     assert (out[far] == 0).all()  # far background: confident bg
 
 
-def test_ir_label_no_class_is_background():
-    img, _ = _square_seed()
+def test_ir_label_no_class_is_background(square_seed):
+    img, _ = square_seed()
     seed = {"keys": np.zeros(0, np.int64), "high_res": np.zeros((0, 48, 48), np.float32)}
     out = ir_label(img, seed)
     assert out.dtype == np.uint8 and out.shape == (48, 48) and (out == 0).all()
 
 
 @pytest.mark.parametrize(("fg", "bg"), [(0.3, 0.3), (0.1, 0.2), (1.2, 0.05), (0.3, -0.1)])
-def test_ir_label_rejects_bad_thresholds(fg, bg):
-    img, seed = _square_seed()
+def test_ir_label_rejects_bad_thresholds(fg, bg, square_seed):
+    img, seed = square_seed()
     with pytest.raises(ConfigError, match=r"conf_fg=.*conf_bg="):
         ir_label(img, seed, conf_fg=fg, conf_bg=bg)
 
