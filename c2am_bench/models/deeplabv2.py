@@ -14,6 +14,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +24,11 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+
+# mmseg 1.2's own BaseDecodeHead calls its deprecated build_loss for every head it builds; the
+# warning is about mmseg's code, not the user's, and would print once per DeepLabV2 training.
+warnings.filterwarnings("ignore", message="``build_loss`` would be deprecated soon",
+                        category=UserWarning)  # fmt: skip
 
 
 @MODELS.register_module()
