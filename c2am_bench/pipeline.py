@@ -54,7 +54,6 @@ SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (-
 # IRN's reference settings (c2am_bench.irn_settings, their one home); the paper's C2AM run used
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
-IRN_THRESHOLDS = {k: IRN_DEFAULTS[k] for k in ("conf_fg", "conf_bg", "sem_seg_bg")}
 UNTIL = ("seeds", "masks", "seg")
 SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -51,8 +52,7 @@ def _method(folder: Path, declaration: str, module: str = "my_head_mod") -> Path
 ])  # fmt: skip
 def test_a_bad_declaration_is_named_before_any_training(tmp_path, declaration, culprit):
     cfg = _method(tmp_path, declaration)
-    with pytest.raises(ConfigError, match=f"{cfg}.*" + culprit.replace("(", r"\(").replace(
-            ")", r"\)").replace("[", r"\[").replace("]", r"\]")):  # fmt: skip
+    with pytest.raises(ConfigError, match=f"{cfg}.*" + re.escape(culprit)):
         read_declaration(cfg, "mine")
     with pytest.raises(DataError, match="method config file not found"):
         pipeline.parse_method(f"mine=config:{tmp_path / 'nope.py'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,14 +63,8 @@ def test_a_user_profile_changes_what_it_names_and_keeps_the_rest(tmp_path):
 ])  # fmt: skip
 def test_a_bad_profile_is_named_in_one_line(tmp_path, body, culprit):
     path = _profile(tmp_path, body)
-    with pytest.raises(ConfigError, match=rf"{path}: .*" + _escape(culprit)):
+    with pytest.raises(ConfigError, match=rf"{path}: .*" + re.escape(culprit)):
         load_profile(str(path))
-
-
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 def test_an_unknown_profile_stops_the_cli_before_any_work(tmp_path, capsys):
