@@ -69,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from c2am_bench.datasets import synthvoc
-    from c2am_bench.pipeline import Runner
+    from c2am_bench.pipeline import Pipeline
     from c2am_bench.stage_cache import StageCache
 
     data = args.data or ROOT / "data" / f"synthvoc-{args.profile}"
@@ -79,7 +79,7 @@ def main() -> int:
         cache_dir = tmp / "cache"
         if args.cache:
             subprocess.run(["cp", "-al", str(args.cache), str(cache_dir)], check=True)
-        runner = Runner(data, StageCache(cache_dir), profile=args.profile, seg_eval=())
+        runner = Pipeline(data, StageCache(cache_dir), profile=args.profile, seg_eval=())
         if args.cache:
             full, full_how = _recorded_full(runner), "recorded per-stage seconds"
             full_events = []

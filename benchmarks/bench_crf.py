@@ -50,12 +50,13 @@ def default_seeds() -> Path:
     """The baseline CAM seeds of the default SynthVOC: reused from ``make compare``'s stage cache,
     or computed into it (classifier + seeds, about 2 minutes on 2 cores) on a fresh machine."""
     from c2am_bench.datasets import synthvoc
-    from c2am_bench.pipeline import Runner, Variant
+    from c2am_bench.pipeline import BASELINE, Pipeline
     from c2am_bench.stage_cache import StageCache
+    from c2am_bench.stages.seeds import seeds
 
     synthvoc.ensure(synthvoc.make_config("default"), DEFAULT_DATA, progress=False)
-    runner = Runner(DEFAULT_DATA, StageCache(DEFAULT_CACHE), profile="default")
-    return runner.seeds(Variant("cam", "cam"), 0) / "cams"
+    runner = Pipeline(DEFAULT_DATA, StageCache(DEFAULT_CACHE), profile="default")
+    return seeds(runner, BASELINE, 0) / "cams"
 
 
 def cpu_seconds() -> float:

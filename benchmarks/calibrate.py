@@ -57,13 +57,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
 
-    from c2am_bench.pipeline import Runner, Variant, synth_data
+    from c2am_bench.pipeline import Pipeline, Variant, synth_data
     from c2am_bench.stage_cache import StageCache
 
     data, irn, net = _pairs(args.data), _pairs(args.irn), _pairs(args.net)
     cache = StageCache(args.work_dir / "cache")
     root = synth_data(cache, "default", data)
-    runner = Runner(root, cache, profile="default",
+    runner = Pipeline(root, cache, profile="default",
                     on_event=lambda *e: print(f"[{time.strftime('%H:%M:%S')}] {e[0]} {e[1]} {e[3]}",
                                               flush=True))  # fmt: skip
     variant = Variant(args.method, args.method, irn=irn, boundary_net=net, pseudo=args.pseudo)

@@ -26,8 +26,9 @@ from _common import machine_info, write_readme_section  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- profile:begin -->", "<!-- profile:end -->"
 # Innermost matching frame wins: (stage, refinement) names of c2am_bench and mmengine functions.
-STAGES = ("Runner.classifier", "Runner.seeds", "Runner.masks", "Runner.segmentor",
-          "write_results", "render_report")  # fmt: skip
+# (the cached functions of c2am_bench.stages: classifier.classifier, seeds.seeds, ...)
+STAGES = ("classifier", "seeds", "masks", "segmentor", "oracle", "write_results",
+          "render_report")  # fmt: skip
 STEPS = ("make_seeds", "evaluate_seeds", "make_ir_labels", "make_boundaries", "make_pseudo_masks",
          "evaluate_pseudo_masks", "evaluate_segmentor", "IterBasedTrainLoop.run",
          "EpochBasedTrainLoop.run", "ValLoop.run", "TestLoop.run")  # fmt: skip

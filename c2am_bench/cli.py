@@ -427,7 +427,7 @@ def cmd_irn_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_seg_train(args: argparse.Namespace) -> int:
-    from .pipeline import SEG_WEIGHTS
+    from .seg_eval import WEIGHTS_FILE as SEG_WEIGHTS
 
     m = _train_on_label_maps(args, SEG_WEIGHTS, "<irn run>/pseudo_masks", "seg train")
     if int(os.environ.get("RANK", "0")) == 0:

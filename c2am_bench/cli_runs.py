@@ -8,15 +8,11 @@ all the work happens in :mod:`~c2am_bench.pipeline`, :mod:`~c2am_bench.studies` 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import C2AMError, ConfigError
-
-DEFAULT_WORK = Path("work_dirs")
+from .jobs import DEFAULT_WORK
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -87,6 +83,15 @@ def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> N
     )
     p.add_argument("--verbose", action="store_true", help="show mmengine's training log")
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cores this process keeps busy (torch threads, CRF workers; default: all). With "
+        "W workers on one machine give each cores/W: two at once with all cores each run "
+        "3.7x slower than one after the other (benchmarks/README.md)",
+    )
+    p.add_argument(
         "--seg-eval",
         type=_seg_eval,
         default=None,
@@ -107,7 +112,7 @@ def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> N
 
 
 def _stage_options(args) -> dict:
-    """``--cls/irn/seg-options`` -> :class:`~c2am_bench.pipeline.Runner`'s ``stage_options``."""
+    """``--cls/irn/seg-options`` -> :class:`~c2am_bench.pipeline.Pipeline`'s ``stage_options``."""
     return {"classifier": args.cls_options or {}, "boundary_net": args.irn_options or {},
             "segmentor": args.seg_options or {}}  # fmt: skip
 
@@ -217,30 +222,6 @@ def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def _resolve_data(args) -> Path:
-    from .datasets import synthvoc, voc
-
-    root = args.data
-    if root is None:
-        prof = _profile(args)
-        if prof.synthvoc is None:
-            raise ConfigError(f"--profile {prof.name} needs --data pointing at VOCdevkit/VOC2012")
-        root = synthvoc.default_root(prof.synthvoc)
-        state = synthvoc.ensure(synthvoc.make_config(prof.synthvoc), root, progress=_progress(args))
-        _say(args, f"dataset: SynthVOC ({prof.synthvoc} profile) at {root} [{state}]")
-    summary = voc.check_tree(root, progress=_progress(args))
-    if not args.quiet:
-        print(voc.format_summary(summary))
-    return Path(root)
-
-
-def _profile(args):
-    """``--profile`` read and checked (:func:`c2am_bench.profiles.load_profile`)."""
-    from .profiles import load_profile
-
-    return load_profile(args.profile)
-
-
 def _say(args, text: str) -> None:
     if not args.quiet:
         print(text, flush=True)
@@ -260,203 +241,38 @@ def _events(args):
     return on_event
 
 
-def _forced(args) -> list[str]:
-    from .stage_cache import STAGES
-
-    force = [s.strip() for s in args.force.split(",") if s.strip()]
-    unknown = sorted(set(force) - set(STAGES))
-    if unknown:
-        raise ConfigError(f"--force: unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
-    return force
-
-
-def _cache(args):
-    from .stage_cache import StageCache
-
-    return StageCache(args.work_dir / "cache", force=_forced(args))
-
-
-def _context(
-    args,
-    *,
-    kind: str,
-    name: str,
-    data_root: Path,
-    against: str,
-    objective=None,
-    storage=None,
-    notes=(),
-) -> dict:
-    from .datasets import voc
-    from .environment import describe
-    from .pipeline import data_fingerprint
-    from .studies import git_commit, redact
-
-    env = describe()
-    env["git commit"] = git_commit()
-    return {
-        "title": name,
-        "kind": kind,
-        "name": name,
-        "against": against,
-        "profile": _profile(args).name,
-        "profile_file": _profile(args).path,
-        "pseudo": getattr(args, "pseudo", "irn"),
-        "data_root": str(data_root.resolve()),
-        "data_fingerprint": data_fingerprint(data_root),
-        "class_names": voc.open_tree(data_root).class_names,
-        "objective": objective,
-        "environment": env,
-        "storage": redact(storage),
-        "seeds": list(args.seeds or ()),
-        "notes": list(notes),
-    }
-
-
-def _render(results_dir: Path, report_dir: Path, study=None) -> Path:
-    from .report import render_report
-
-    return render_report(results_dir, report_dir, study=study)
-
-
-def _oracle_methods(spec: str | None, names: list[str], against: str) -> tuple[str, ...]:
-    """``--oracle`` -> the method names that climb the ladder (checked before any work)."""
-    if spec is None:
-        return (against,)
-    spec = spec.strip()
-    if spec == "none":
-        return ()
-    if spec == "all":
-        return tuple(names)
-    chosen = tuple(m.strip() for m in spec.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in names]
-    if unknown or not chosen:
-        raise ConfigError(f"--oracle {spec!r}: {', '.join(unknown) or 'empty'} not among "
-                          f"--methods {names} (or write 'all' / 'none')")  # fmt: skip
-    return chosen
-
-
-def _run_dir(work_dir: Path, name: str) -> Path:
-    from .studies import check_name
-
-    return work_dir / "runs" / check_name(name, "run name")
+def _job_options(args) -> dict:
+    """The options every job shares, from the common flags (:class:`c2am_bench.jobs._Job`)."""
+    return dict(
+        profile=args.profile, data=args.data, seeds=args.seeds, work_dir=args.work_dir,
+        report_dir=args.report_dir, storage=args.storage, force=args.force,
+        seg_eval=args.seg_eval, stage_options=_stage_options(args), progress=_progress(args),
+        verbose=args.verbose, on_event=_events(args), say=lambda text: _say(args, text),
+        threads=args.threads,
+    )  # fmt: skip
 
 
 # -- commands -------------------------------------------------------------------------------------
 def cmd_compare(args) -> int:
-    from .pipeline import Runner, check_stage_options, compare, parse_method, write_results
+    from .jobs import CompareJob
 
-    _profile(args)  # first: its custom_imports may register a pseudo-mask method
-    variants = [parse_method(m, args.pseudo) for m in args.methods.split(",") if m.strip()]
-    names = [v.name for v in variants]
-    if not variants:
-        raise ConfigError("--methods: name at least one method")
-    if args.against not in names:
-        raise ConfigError(f"--against {args.against!r} is not among --methods {names}")
-    oracle = _oracle_methods(args.oracle, names, args.against)
-    name = args.name or f"compare-{_profile(args).name}"
-    run_dir = _run_dir(args.work_dir, name)
-    report_dir = args.report_dir or Path("reports") / name
-    _forced(args)
-    check_stage_options(args.profile, _stage_options(args))  # before any work
+    job = CompareJob(**_job_options(args), methods=args.methods, pseudo=args.pseudo,
+                     against=args.against, until=args.until, oracle=args.oracle,
+                     oracle_seeds=args.oracle_seeds, name=args.name)  # fmt: skip
+    plan = job.plan()  # every check before any work
     if args.dry_run:
-        return _dry_run(args, variants, oracle, run_dir)
-    root = _resolve_data(args)
-    start = time.perf_counter()
-    runner = Runner(
-        root,
-        _cache(args),
-        profile=args.profile,
-        progress=_progress(args),
-        verbose=args.verbose,
-        on_event=_events(args),
-        stage_options=_stage_options(args),
-        seg_eval=args.seg_eval,
-    )
-    results = compare(runner, variants, list(args.seeds), until=args.until, against=args.against,
-                      oracle=oracle, oracle_seeds=args.oracle_seeds)  # fmt: skip
-    wall = time.perf_counter() - start
-    context = _context(
-        args,
-        kind="compare",
-        name=name,
-        data_root=root,
-        against=args.against,
-        storage=args.storage,
-        notes=[
-            f"wall time of this invocation: {wall:.0f} s (stages reused from "
-            "the cache cost nothing here; runs.csv has each stage's own time)"
-        ],
-    )
-    write_results(results, context, run_dir)
-    if args.storage:
-        _record_compare(args.storage, name, results, args.against)
-    written = _render(run_dir, report_dir)
-    _print_table(results.runs)
-    _say(args, f"\nwall time {wall:.0f}s; results {run_dir}; report {written}/index.html")
+        from .dry_run import format_report
+
+        report, where, out = job.dry_run(plan, images=args.dry_images, iters=args.dry_iters)
+        for line in format_report(report, where):
+            print(line)
+        print(f"results {out / 'dry_run.json'}")
+        return 1 if report.failed else 0
+    outcome = job.run(plan)
+    _print_table(outcome.results.runs)
+    _say(args, f"\nwall time {outcome.wall_seconds:.0f}s; results {outcome.run_dir}; report "
+               f"{outcome.report_dir}/index.html")  # fmt: skip
     return 0
-
-
-def _dry_run(args, variants, oracle: tuple[str, ...], run_dir: Path) -> int:
-    """``compare --dry-run``: the verdict table; exit 1 when a stage failed."""
-    from .dry_run import format_report, run_dry
-    from .environment import machine
-
-    root = _resolve_data(args)
-    _say(args, f"dry run: every stage on {args.dry_images} images per split ({2 * args.dry_images}"
-               f" train_aug), trainings 1 epoch or {args.dry_iters} iterations at batch 2; "
-               "throw-away cache")  # fmt: skip
-    out = run_dir.with_name(run_dir.name + "-dry-run")
-    report = run_dry(root, variants, profile=args.profile, seed=args.seeds[0],
-                     work_dir=args.work_dir, stage_options=_stage_options(args), oracle=oracle,
-                     until=args.until, images=args.dry_images, iters=args.dry_iters,
-                     on_event=_events(args), log_path=out / "errors.log",
-                     seg_eval=args.seg_eval)  # fmt: skip
-    where = machine()
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".dry_run.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({**report.to_dict(), "machine": where, "profile": _profile(args).name,
-                               "data_root": str(root.resolve())}, indent=1) + "\n")  # fmt: skip
-    os.replace(tmp, out / "dry_run.json")
-    for line in format_report(report, where):
-        print(line)
-    print(f"results {out / 'dry_run.json'}")
-    return 1 if report.failed else 0
-
-
-def _record_compare(url: str, name: str, results, against: str) -> None:
-    """Each (method, seed) of a compare as one Optuna trial: readable by optuna's CLI/dashboard."""
-    import optuna
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    from .studies import open_storage
-
-    study = optuna.create_study(
-        study_name=name,
-        storage=open_storage(url, heartbeat=None),
-        direction="maximize",
-        load_if_exists=True,
-    )
-    seen = {(t.params.get("variant"), t.params.get("seed")) for t in study.get_trials()}
-    names = sorted({r["variant"] for r in results.runs})
-    for row in results.runs:
-        if (row["variant"], row["seed"]) in seen:
-            continue
-        value = row.get("seg_miou", row.get("pseudo_miou", row["seed_miou"]))
-        study.add_trial(
-            optuna.create_trial(
-                params={"variant": row["variant"], "seed": row["seed"]},
-                distributions={
-                    "variant": CategoricalDistribution(names),
-                    "seed": IntDistribution(0, 2**31 - 1),
-                },
-                value=value if value == value else None,
-                state=optuna.trial.TrialState.COMPLETE
-                if value == value
-                else optuna.trial.TrialState.FAIL,
-                user_attrs={k: v for k, v in row.items() if isinstance(v, (int, float, str, bool))},
-            )
-        )
 
 
 def _print_table(runs: list[dict]) -> None:
@@ -520,118 +336,32 @@ def cmd_study_list(args) -> int:
 
 
 def cmd_study_run(args) -> int:
-    from .pipeline import Runner, check_stage_options, synth_data, write_results
-    from .studies import find_spec, run_study, study_results
-
-    pname = _profile(args).name  # first: its custom_imports may register a pseudo-mask method
-    spec = find_spec(args.name)
-    if spec.profiles and pname not in spec.profiles:
-        raise ConfigError(f"study {spec.name!r} runs with profile(s) {', '.join(spec.profiles)}")
-    if args.n_trials is not None and args.n_trials < 1:
-        raise ConfigError(f"--n-trials {args.n_trials}: must be >= 1")
-    args.seeds = args.seeds or spec.seeds
-    name = f"study-{spec.name}-{pname}"
-    run_dir = _run_dir(args.work_dir, name)
-    report_dir = args.report_dir or Path("reports") / name
-    _forced(args)
-    check_stage_options(args.profile, _stage_options(args))  # before any work
-    storage = args.storage or f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
-    if args.storage:  # a bad URL or an unreachable server fails before anything is written
-        from .studies import open_storage
-
-        open_storage(args.storage, heartbeat=None)
-    root = _resolve_data(args)
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    cache = _cache(args)
-    events, runners = _events(args), {}
-
-    def make_runner(data: dict):
-        key = json.dumps(data, sort_keys=True)
-        if key not in runners:
-            data_root = root
-            if data:
-                if args.data is not None:
-                    raise ConfigError(
-                        f"study {spec.name!r} regenerates SynthVOC (data.* "
-                        "parameters); it cannot run on --data"
-                    )
-                data_root = synth_data(cache, args.profile, data, progress=_progress(args))
-            runners[key] = Runner(
-                data_root,
-                cache,
-                profile=args.profile,
-                progress=_progress(args),
-                verbose=args.verbose,
-                on_event=events,
-                stage_options=_stage_options(args),
-                seg_eval=args.seg_eval,
-            )
-        return runners[key]
+    from .jobs import StudyJob
+    from .studies import redact
 
     def on_trial(trial) -> None:
-        _say(
-            args,
-            f"trial {trial.number} {trial.state.name}: value {trial.value} params {trial.params}",
-        )
+        _say(args, f"trial {trial.number} {trial.state.name}: value {trial.value} params "
+                   f"{trial.params}")  # fmt: skip
 
-    start = time.perf_counter()
-    study = run_study(
-        spec,
-        make_runner,
-        storage_url=storage,
-        profile=pname,
-        seeds=tuple(args.seeds),
-        n_trials=args.n_trials,
-        work_dir=str(args.work_dir.resolve()),
-        objective=args.objective,
-        on_trial=on_trial,
-        heartbeat=args.heartbeat,
-    )
-    results = study_results(study)
-    if not results.runs:
-        # A surplus worker (more workers than points left): its trial found its point held by
-        # another worker (PRUNED, see studies._twin) and nothing is COMPLETE yet. Not an error.
-        from optuna.trial import TrialState
-
-        from .studies import redact
-
-        busy = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
-        if not busy:
-            raise C2AMError(f"study {spec.name!r}: no completed trial to report yet")
-        later = f"c2am-bench report {name}"
+    job = StudyJob(**_job_options(args), study=args.name, n_trials=args.n_trials,
+                   objective=args.objective, heartbeat=args.heartbeat,
+                   on_trial=on_trial)  # fmt: skip
+    plan = job.plan()  # every check before any work
+    outcome = job.run(plan)
+    if outcome.report_dir is None:  # a surplus worker: nothing left for it (not an error)
+        later = f"c2am-bench report {plan.name}"
         if args.work_dir != DEFAULT_WORK:
             later += f" --work-dir {args.work_dir}"
         if args.storage:
             later += f" --storage {redact(args.storage)}"
-        _say(args, f"study {spec.name!r}: nothing left for this worker: every point is complete "
-                   f"or running in another worker (trials {', '.join(map(str, busy))} running); "
-                   "the report is rendered by a worker that completes a trial, or later with "
-                   f"`{later}`")  # fmt: skip
+        _say(args, f"study {plan.spec.name!r}: nothing left for this worker: every point is "
+                   "complete or running in another worker (trials "
+                   f"{', '.join(map(str, outcome.busy))} running); the report is rendered by a "
+                   f"worker that completes a trial, or later with `{later}`")  # fmt: skip
         return 0
-    context = _context(
-        args,
-        kind="study",
-        name=name,
-        data_root=root,
-        against="cam",
-        objective=args.objective or spec.objective,
-        storage=storage,
-        notes=[spec.question],
-    )
-    context.update(
-        study=study.study_name,
-        question=spec.question,
-        space=spec.describe_space(),
-        default_storage=args.storage is None,
-    )
-    write_results(results, context, run_dir)
-    written = _render(run_dir, report_dir, study=study)
-    _say(
-        args,
-        f"\n{len(study.trials)} trials in storage; best value "
-        f"{_best(study)}; wall {time.perf_counter() - start:.0f}s; report "
-        f"{written}/index.html",
-    )
+    _say(args, f"\n{len(outcome.study.trials)} trials in storage; best value "
+               f"{_best(outcome.study)}; wall {outcome.wall_seconds:.0f}s; report "
+               f"{outcome.report_dir}/index.html")  # fmt: skip
     return 0
 
 
@@ -643,33 +373,8 @@ def _best(study) -> str:
 
 
 def cmd_report(args) -> int:
-    candidate = Path(args.run)
-    if (candidate / "runs.csv").is_file():
-        run_dir = candidate
-    else:
-        run_dir = _run_dir(args.work_dir, args.run)
-        if not (run_dir / "runs.csv").is_file():
-            raise ConfigError(
-                f"{args.run!r}: neither a results directory (runs.csv) nor a run "
-                f"in {args.work_dir / 'runs'}"
-            )
-    context = json.loads((run_dir / "context.json").read_text())
-    study = None
-    if context.get("study"):
-        url = args.storage or (
-            f"sqlite:///{(args.work_dir / 'studies.db').resolve()}"
-            if context.get("default_storage")
-            else None
-        )
-        if url:
-            import optuna
+    from .jobs import render_run
 
-            from .studies import open_storage
-
-            study = optuna.load_study(
-                study_name=context["study"], storage=open_storage(url, heartbeat=None)
-            )
-    out = args.out or Path("reports") / context.get("name", run_dir.name)
-    written = _render(run_dir, out, study=study)
+    written = render_run(args.run, work_dir=args.work_dir, out=args.out, storage=args.storage)
     print(f"report {written}/index.html")
     return 0

@@ -6,7 +6,7 @@ minutes on the user's own data, weights and options:
 
 * :func:`subset_tree` links a few images per split of the user's tree into a throw-away
   VOC-layout tree (symlinks: no image is copied or changed);
-* :func:`shrink` is the :class:`~c2am_bench.pipeline.Runner`'s ``shrink`` hook: each training runs
+* :func:`shrink` is the :class:`~c2am_bench.pipeline.Pipeline`'s ``shrink`` hook: each training runs
   one epoch of the subset (epoch-based configs) or ``iters`` iterations (iteration-based), batch
   2, no loader workers; everything else (crop sizes, scales, CRF, walk, TTA) is the real config;
 * :func:`run_dry` runs each method's chain in a throw-away stage cache, catching a stage's failure
@@ -159,9 +159,9 @@ def subset_tree(
     return {split: (len(picked[split]), len(full[split])) for split in picked}
 
 
-# -- the Runner's shrink hook ---------------------------------------------------------------------
+# -- the Pipeline's shrink hook -------------------------------------------------------------------
 def shrink(iters: int, batch: int = DRY_BATCH) -> Callable[[str, Any], dict]:
-    """``(stage, full_cfg) -> options`` for :class:`~c2am_bench.pipeline.Runner`: one epoch
+    """``(stage, full_cfg) -> options`` for :class:`~c2am_bench.pipeline.Pipeline`: one epoch
     (epoch-based) or ``iters`` iterations (iteration-based), batch ``batch``, no loader workers,
     one validation at the end."""
 
@@ -227,7 +227,7 @@ def run_dry(
     Returns:
         The :class:`DryRunReport`.
     """
-    from .pipeline import Runner
+    from .pipeline import Pipeline
     from .stage_cache import StageCache
 
     if images < 1 or iters < 1:
@@ -243,7 +243,7 @@ def run_dry(
         report.images = subset_tree(Path(data_root), tmp / "data", images)
         recorder = _Recorder(on_event)
         cache = StageCache(tmp / "cache")
-        runner = Runner(tmp / "data", cache, profile=profile, on_event=recorder,
+        runner = Pipeline(tmp / "data", cache, profile=profile, on_event=recorder,
                         stage_options=stage_options, shrink=shrink(iters),
                         seg_eval=seg_eval)  # fmt: skip
         stopped: dict[str, tuple[str, str, str]] = {}  # method -> (stage, status, note)

@@ -52,3 +52,39 @@ def machine() -> str:
         pass
     info = describe()
     return f"{model}, {info.get('cpu threads', '?')} threads, {info.get('device', 'cpu')}"
+
+
+_THREADS: int | None = None  # this process's CPU budget (limit_threads), None: every core
+
+
+def cpu_budget() -> int:
+    """How many cores this process may keep busy: :func:`limit_threads`'s, else every core."""
+    import os
+
+    return _THREADS or os.cpu_count() or 1
+
+
+def limit_threads(threads: int | None) -> None:
+    """Keep this process to ``threads`` cores: torch's intra-op threads, OpenMP/BLAS in the
+    processes it starts, and the CRF labellers' process pool (:func:`cpu_budget`).
+
+    For several workers on one machine (study workers, or runs side by side): give each
+    ``cores / workers``. Measured on a 2-core AMD EPYC (``benchmarks/bench_threads.py``): two
+    DeepLabV2 trainings at once with one thread each finish 1.27x faster than one after the
+    other with two; with two threads each, 3.7x slower (the threads fight over the cores).
+    ``None`` leaves torch's default (every core).
+    """
+    global _THREADS
+    import os
+
+    if threads is None:
+        return
+    if threads < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"--threads {threads}: must be >= 1")
+    import torch
+
+    _THREADS = int(threads)
+    torch.set_num_threads(_THREADS)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(_THREADS)

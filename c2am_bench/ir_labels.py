@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .environment import cpu_budget
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
 
@@ -291,7 +292,8 @@ def make_ir_labels(
         split: Image ids to process (IRN: ``train_aug``).
         conf_fg, conf_bg: Thresholds of :func:`ir_label`.
         crf: CRF overrides of :func:`ir_label` (``None``: IRN's).
-        workers: Processes (default ``os.cpu_count()``); 1 runs in this process. Outputs do not
+        workers: Processes (default: :func:`~c2am_bench.environment.cpu_budget`, every core unless
+            ``--threads`` says fewer); 1 runs in this process. Outputs do not
             depend on it.
         progress: Show a tqdm bar.
 
@@ -346,7 +348,7 @@ def label_split(
     """
     from .datasets import voc
 
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = cpu_budget() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     final, cams_dir = Path(final), Path(cams_dir)

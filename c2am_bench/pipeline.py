@@ -1,13 +1,16 @@
-"""The runner: one variant x one seed through every stage, on the content-keyed stage cache.
+"""The pipeline: one variant x one seed through a chain of registered stages, on the
+content-keyed stage cache.
 
-Stages (each a :class:`~c2am_bench.stage_cache.StageCache` directory, see that module):
+A run's chain (:func:`c2am_bench.stages.chain`; each stage a component of
+:mod:`c2am_bench.stages`, each cache folder a :class:`~c2am_bench.stage_cache.StageCache`
+directory):
 
-``classifier`` (baseline CAM, trained from scratch or ImageNet) -> ``seeds`` (multi-scale + flip
-CAMs, the baseline's also the Global CAM, and the seed evaluation) -> ``classifier`` of
-CAM+Constant / C2AM (fine-tuned from the baseline, paper Table 2) -> their ``seeds`` ->
-``ir_labels`` (dense CRF) -> ``boundary_net`` (IRN, trained) -> ``boundary`` (maps) -> ``walk``
-(random-walk scores) -> ``masks`` (pseudo-masks at ``sem_seg_bg`` and their evaluation) ->
-``segmentor`` (DeepLabV2, trained) -> ``seg_eval`` (val mIoU plain / TTA / CRF).
+``seeds``: ``classifier`` (baseline CAM, trained from scratch or ImageNet; CAM+Constant / C2AM
+fine-tuned from it, paper Table 2) and ``seeds`` (multi-scale + flip CAMs, the baseline's also
+the Global CAM, and the seed evaluation) -> ``masks``: the variant's pseudo-mask method (IRN:
+``ir_labels`` (dense CRF) -> ``boundary_net`` -> ``boundary`` (maps) -> ``walk`` -> ``masks``;
+or ``crf_masks``) -> ``segmentor`` (DeepLabV2) and ``seg_eval`` (val mIoU plain / TTA / CRF) ->
+``oracle`` (the ladder's rungs) -> ``heldout`` -> ``confounders``.
 
 Every key hashes the stage's settings (the merged mmengine config text for training stages, with
 the cache and data paths replaced by placeholders so a moved work dir keeps its keys) and the
@@ -23,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,22 +42,19 @@ from .methods import (
     use_config_folder,
 )
 from .profiles import CONFIG_ROOT, EVAL_MODES, Profile, load_profile
+from .run_results import RunResults, RunSummary
 from .stage_cache import StageCache, stage_key
-from .stages import PSEUDO_MASKS, pseudo_methods
+from .stages import RunPlan, build_stage, chain, pseudo_methods
 
 logger = logging.getLogger(__name__)
 
 METHODS = tuple(BUILTIN)  # cam, cam_constant, c2am
 METHOD_LABELS = {name: spec.label for name, spec in BUILTIN.items()}
 _LOADER_KEYS = ("train_dataloader", "val_dataloader")
-GLOBAL_CAM_SIZE = 128
-SEG_WEIGHTS = "segmentor.pth"  # = seg_eval.WEIGHTS_FILE
 SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (--seg-eval)
 # IRN's reference settings (c2am_bench.irn_settings, their one home); the paper's C2AM run used
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
-UNTIL = ("seeds", "masks", "seg")
-SEED_SPLIT, EVAL_SPLIT = "train_aug", "train"
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
                "shared_appearance")  # fmt: skip
 
@@ -149,6 +148,10 @@ class Variant:
         return out
 
 
+#: The baseline CAM: every fine-tuned method's, boundary net's and DeepLabV2's starting point.
+BASELINE = Variant("cam", "cam")
+
+
 def parse_method(spec: str, pseudo: str = "irn") -> Variant:
     """``cam`` | ``cam_constant`` | ``c2am`` | ``NAME=external:DIR``, each optionally with
     ``@irn`` / ``@crf`` (its pseudo-mask method; else ``pseudo``) -> :class:`Variant`.
@@ -232,32 +235,6 @@ def synth_data(cache: StageCache, profile: str, overrides: Mapping[str, float],
     return folder / "voc"
 
 
-def _pct(value) -> float:
-    """Fraction in [0, 1] (or None) -> percent, NaN for missing (reports use percent)."""
-    return float("nan") if value is None else round(100.0 * float(value), 3)
-
-
-def _mm_pct(value) -> float:
-    """mmseg's IoUMetric already reports percent."""
-    return float("nan") if value is None else round(float(value), 3)
-
-
-@dataclass
-class Results:
-    """What a run produced, in the report's tidy shapes (see ``c2am_bench.report``)."""
-
-    runs: list[dict] = field(default_factory=list)
-    per_class: list[dict] = field(default_factory=list)
-    curves: list[dict] = field(default_factory=list)
-    confounders: list[dict] = field(default_factory=list)
-
-    def extend(self, other: Results) -> None:
-        self.runs += other.runs
-        self.per_class += other.per_class
-        self.curves += other.curves
-        self.confounders += other.confounders
-
-
 # the training stages a user's options reach, and the command-line flag of each
 STAGE_OPTION_FLAGS = {"classifier": "--cls-options", "boundary_net": "--irn-options",
                       "segmentor": "--seg-options"}  # fmt: skip
@@ -297,8 +274,13 @@ def check_stage_options(
     return {stage: options.get(stage, {}) for stage in STAGE_OPTION_FLAGS}
 
 
-class Runner:
-    """Runs variants x seeds on one dataset through the stages, sharing the cache.
+class Pipeline:
+    """Runs variants x seeds on one dataset through a chain of stages, sharing the cache.
+
+    It holds what every stage reads (the dataset, the profile, the cache, the user's options)
+    and the two services the training stages share (:meth:`config_key`, :meth:`train`); each
+    stage is a registered component of :mod:`c2am_bench.stages`, and :meth:`run` is a loop over
+    a run's chain (:func:`~c2am_bench.stages.chain`).
 
     Args:
         data_root: VOC-layout dataset root.
@@ -312,7 +294,7 @@ class Runner:
             "boundary_net": {...}, "segmentor": {...}}``, dotted mmengine keys; the CLI's
             ``--cls-options`` / ``--irn-options`` / ``--seg-options``), applied to every method
             after the profile's settings and before a study's sampled ones; checked against each
-            config they reach when the runner is made. They are part of every stage key.
+            config they reach when the pipeline is made. They are part of every stage key.
         shrink: ``(stage, full_cfg) -> options`` merged last into every training's config (the
             dry run's few iterations, :mod:`c2am_bench.dry_run`); the full config's schedule is
             kept in the stage's ``stage.json`` as ``full_schedule``.
@@ -351,9 +333,16 @@ class Runner:
         self._configs: dict[tuple[str, str], tuple[Any, str]] = {}
         self.stage_options = check_stage_options(self.prof.path, stage_options)
         self.shrink = shrink
+        self.extra_stages = self.prof.extra_stages
+        for name in self.extra_stages:  # a misspelt one fails now, not after hours of training
+            build_stage(name)
 
-    # -- keys ---------------------------------------------------------------------------------
-    def _config(self, config: str, options: Mapping[str, Any]):
+    # -- the training stages' services --------------------------------------------------------
+    def loader_options(self, keys: tuple[str, ...] = _LOADER_KEYS) -> dict:
+        """``<loader>.dataset.data_root`` of each loader in ``keys``: this dataset."""
+        return {f"{k}.dataset.data_root": str(self.data_root) for k in keys}
+
+    def config_key(self, config: str, options: Mapping[str, Any]):
         """Merged config and its key (paths replaced by placeholders, work dir excluded).
 
         The key hashes the merged config as sorted JSON (``Config.pretty_text`` formats with yapf,
@@ -367,7 +356,7 @@ class Runner:
             if Path(config).is_absolute():  # a user's method config: its modules sit beside it
                 use_config_folder(config)
             cfg = load_config(CONFIG_ROOT / config, dict(options), work_dir="<work_dir>")
-            cfg.pop(DECLARATION, None)  # read by the runner (methods.py), not by mmengine
+            cfg.pop(DECLARATION, None)  # read by the pipeline (methods.py), not by mmengine
             text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
             text = text.replace(str(self.cache.root), "<cache>").replace(
                 str(self.data_root), "<data>"
@@ -377,14 +366,16 @@ class Runner:
             self._configs[memo] = (cfg, stage_key(*parts))
         return self._configs[memo]
 
-    def _train(self, stage: str, config: str, options: Mapping[str, Any], weights: str) -> Path:
+    def train(self, stage: str, config: str, options: Mapping[str, Any], weights: str) -> Path:
+        """Train ``config`` with ``options`` as the cached ``stage`` (mmengine Runner; resumes a
+        killed training); its folder holds ``weights`` and ``metrics.json``."""
         from .train import train
 
-        cfg, key = self._config(config, options)
+        cfg, key = self.config_key(config, options)
         meta: dict[str, Any] = {}
         if self.shrink is not None:
             meta["full_schedule"] = training_schedule(cfg)
-            cfg, key = self._config(config, {**options, **self.shrink(stage, cfg)})
+            cfg, key = self.config_key(config, {**options, **self.shrink(stage, cfg)})
             meta["schedule"] = training_schedule(cfg)
         cfg = copy.deepcopy(cfg)  # run() sets per-run fields on it
 
@@ -420,318 +411,18 @@ class Runner:
 
         return self.cache.train(stage, key, run, config=config, **meta)
 
-    # -- stages -------------------------------------------------------------------------------
-    def _loader_options(self, keys=_LOADER_KEYS) -> dict:
-        return {f"{k}.dataset.data_root": str(self.data_root) for k in keys}
-
-    def classifier(self, variant: Variant, seed: int) -> Path:
-        """The trained classifier of ``variant`` (the baseline CAM for ``method='cam'``)."""
-        opts = {
-            **self._loader_options(),
-            "model.head.num_classes": self.tree.num_classes,
-            "randomness.seed": seed,
-            **self.prof.classifier_options,
-        }
-        spec = variant.spec
-        if spec.from_baseline:
-            base = self.classifier(Variant("cam", "cam"), seed)
-            opts["load_from"] = str(base / "classifier.pth")
-            if self.prof.finetune_epochs is not None:
-                opts["train_cfg.max_epochs"] = self.prof.finetune_epochs
-            if spec.global_cam:
-                opts["model.head.global_cam"] = str(self.baseline_seeds(seed) / "global_cam.npz")
-        opts.update(self.stage_options["classifier"])
-        opts.update(variant.options)
-        return self._train("classifier", variant.classifier_config(self.prof), opts,
-                           "classifier.pth")  # fmt: skip
-
-    def baseline_seeds(self, seed: int) -> Path:
-        return self.seeds(Variant("cam", "cam"), seed)
-
-    def seeds(self, variant: Variant, seed: int) -> Path:
-        """``cams/`` seeds on ``train_aug`` (+ ``global_cam.npz`` for the baseline), evaluated."""
-        from .seeds import REFERENCE_SCALES, evaluate_seeds, make_seeds
-
-        if variant.method == "external":
-            return self._external_seeds(variant)
-        clf = self.classifier(variant, seed)
-        is_base = variant.method == "cam" and not variant.options
-        size = GLOBAL_CAM_SIZE if is_base else None
-        key = stage_key("seeds", clf.name, REFERENCE_SCALES, size, SEED_SPLIT, self.data_key)
-
-        def fill(tmp: Path) -> dict:
-            summary = make_seeds(clf, tmp, data_root=self.data_root, split=SEED_SPLIT,
-                                 global_cam_size=size, progress=self.progress)  # fmt: skip
-            evaluate_seeds(tmp / "cams", self.data_root, tmp / "seed_eval", split=EVAL_SPLIT)
-            return {"classifier": clf.name, "summary": summary}
-
-        return self.cache.build("seeds", key, fill)
-
-    def _external_seeds(self, variant: Variant) -> Path:
-        """Validated copies of a user's seeds (``cams/<id>.npz``), so later edits can't leak in."""
-        from .cams import load_seed
-        from .seeds import evaluate_seeds
-
-        folder = Path(variant.external)
-        ids = self.tree.read_split(SEED_SPLIT)
-        h = hashlib.sha256()
-        for id_ in ids:
-            path = folder / f"{id_}.npz"
-            if not path.is_file():
-                raise DataError(path, f"external seeds of {variant.name!r}: no seed for "
-                                      f"{SEED_SPLIT} image {id_}")  # fmt: skip
-            h.update(path.read_bytes())
-        key = stage_key("seeds", "external", h.hexdigest(), SEED_SPLIT, self.data_key)
-
-        def fill(tmp: Path) -> dict:
-            (tmp / "cams").mkdir()
-            for id_ in ids:
-                load_seed(folder / f"{id_}.npz")  # raises DataError naming a bad file
-                shutil.copy2(folder / f"{id_}.npz", tmp / "cams" / f"{id_}.npz")
-            evaluate_seeds(tmp / "cams", self.data_root, tmp / "seed_eval", split=EVAL_SPLIT)
-            return {"external": str(folder)}
-
-        return self.cache.build("seeds", key, fill)
-
-    def ir_labels(self, variant: Variant, seeds_dir: Path) -> Path:
-        """IR labels (dense CRF of the seeds at ``conf_fg`` / ``conf_bg``) and their quality."""
-        from .ir_labels import ir_label_quality, make_ir_labels
-
-        t = variant.irn_settings(self.irn_base)
-        crf = {"bi_sxy": t["crf_bi_sxy"], "gauss_sxy": t["crf_gauss_sxy"]}
-        key = stage_key("ir_labels", seeds_dir.name, t["conf_fg"], t["conf_bg"], crf, SEED_SPLIT)
-
-        def fill_ir(tmp: Path) -> dict:
-            make_ir_labels(self.data_root, seeds_dir / "cams", tmp, split=SEED_SPLIT,
-                           conf_fg=t["conf_fg"], conf_bg=t["conf_bg"], crf=crf,
-                           progress=self.progress)  # fmt: skip
-            quality = ir_label_quality(self.data_root, tmp / "ir_labels", split=EVAL_SPLIT)
-            (tmp / "ir_label_quality.json").write_text(json.dumps(quality, indent=1) + "\n")
-            return {"seeds": seeds_dir.name, "conf_fg": t["conf_fg"], "conf_bg": t["conf_bg"],
-                    "crf": crf}  # fmt: skip
-
-        return self.cache.build("ir_labels", key, fill_ir)
-
-    def boundary_net(self, seed: int, label_dir: Path,
-                     options: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
-        """IRN's boundary net trained on the IR labels in ``label_dir`` (PNG per image)."""
-        from . import irn_stage
-
-        # IRN's backbone is ImageNet's; here it is the baseline classifier of the same seed.
-        backbone = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
-        opts = {
-            "train_dataloader.dataset.data_root": str(self.data_root),
-            "train_dataloader.dataset.data_prefix.seg_map_path": str(label_dir),
-            "model.backbone_checkpoint": str(backbone),
-            "randomness.seed": seed,
-            **self.prof.boundary_net_options,
-            **self.stage_options["boundary_net"],
-            **(options or {}),
-        }
-        scheduled = any(k.startswith("param_scheduler") for k in opts)
-        if "train_cfg.max_epochs" in opts and not scheduled:
-            # the poly schedule's end is fixed when the config file is read; keep it on the
-            # (shortened or lengthened) training, or the LR would hit 0 early or never decay
-            opts["param_scheduler.0.end"] = opts["train_cfg.max_epochs"]
-        return self._train("boundary_net", self.prof.boundary_net_config, opts,
-                           irn_stage.WEIGHTS_FILE)  # fmt: skip
-
-    def boundary(self, net: Path, split: str = SEED_SPLIT) -> Path:
-        """The net's boundary maps on ``split`` and their quality against the GT edges."""
-        from . import irn_stage
-        from .oracle import evaluate_boundaries
-
-        def fill(tmp: Path) -> dict:
-            info = irn_stage.make_boundaries(net, self.data_root, tmp, split=split,
-                                             progress=self.progress)  # fmt: skip
-            evaluate_boundaries(tmp / irn_stage.BOUNDARY_DIR, self.data_root,
-                                tmp / "boundary_eval", split=EVAL_SPLIT)  # fmt: skip
-            return info
-
-        return self.cache.build("boundary", stage_key("boundary", net.name, split), fill,
-                                split=split)  # fmt: skip
-
-    def walk_masks(self, variant: Variant, seeds_dir: Path, bdir: Path,
-                   split: str = SEED_SPLIT) -> tuple[Path, Path]:  # fmt: skip
-        """Random walk of the seeds over ``bdir``'s maps, pseudo-masks at ``sem_seg_bg``, and
-        their evaluation on :data:`EVAL_SPLIT`. Returns ``(walk_dir, masks_dir)``."""
-        from . import irn_stage
-
-        t = variant.irn_settings(self.irn_base)
-        radius = int(t["walk_radius"])
-        wkey = stage_key("walk", seeds_dir.name, bdir.name, t["beta"], t["exp_times"], radius,
-                         split)  # fmt: skip
-        wdir = self.cache.build("walk", wkey, lambda tmp: irn_stage.make_walk(
-            seeds_dir / "cams", bdir / irn_stage.BOUNDARY_DIR, self.data_root, tmp,
-            split=split, beta=t["beta"], exp_times=int(t["exp_times"]), radius=radius,
-            progress=self.progress), split=split)  # fmt: skip
-        mkey = stage_key("masks", wdir.name, t["sem_seg_bg"])
-
-        def fill_masks(tmp: Path) -> dict:
-            summary = irn_stage.masks_from_walk(wdir / irn_stage.RW_DIR, self.data_root, tmp,
-                                                split=split, sem_seg_bg=t["sem_seg_bg"],
-                                                progress=self.progress)  # fmt: skip
-            irn_stage.evaluate_pseudo_masks(tmp, self.data_root, split=EVAL_SPLIT,
-                                            sem_seg_bg=t["sem_seg_bg"],
-                                            rw_dir=wdir / irn_stage.RW_DIR)  # fmt: skip
-            return {"walk": wdir.name, **summary}
-
-        return wdir, self.cache.build("masks", mkey, fill_masks, split=split)
-
-    def masks(self, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
-        """The variant's pseudo-mask method (:data:`~c2am_bench.stages.PSEUDO_MASKS`: ``irn``,
-        ``crf`` or a registered one of the user's), its stages cached and evaluated."""
-        method = PSEUDO_MASKS.build(dict(type=variant.pseudo))
-        dirs = method.build(self, variant, seed, seeds_dir)
-        if "masks" not in dirs:
-            raise ConfigError(f"pseudo-mask method {variant.pseudo!r} returned no 'masks' folder")
-        return dirs
-
-    def heldout(self, seeds_dir: Path, masks_dir: Path | None,
-                walk_dir: Path | None) -> Path | None:  # fmt: skip
-        """The fair threshold protocol (:mod:`c2am_bench.heldout`): ``t`` and ``sem_seg_bg``
-        chosen on held-out ``train_aug`` images, and :data:`EVAL_SPLIT`'s mIoU at that choice.
-
-        ``None`` when ``train_aug`` has no image outside ``train`` and ``val``.
-        """
-        from . import irn_stage
-        from .heldout import HELDOUT_NAME, choose_threshold, heldout_ids
-        from .seeds import evaluate_seeds
-
-        ids = heldout_ids(self.tree, SEED_SPLIT, (EVAL_SPLIT, "val"))
-        if not ids:
-            return None
-        parts = (seeds_dir.name, masks_dir.name if masks_dir else None, ids)
-        key = stage_key("heldout", *parts, self.data_key)
-
-        def fill(tmp: Path) -> dict:
-            import pandas as pd
-
-            evaluate_seeds(seeds_dir / "cams", self.data_root, tmp / "seeds", ids=ids,
-                           split="held-out")  # fmt: skip
-            out = {"heldout": HELDOUT_NAME, "n_images": len(ids)}
-            out["seeds"] = choose_threshold(pd.read_csv(tmp / "seeds" / "curve.csv"),
-                                            pd.read_csv(seeds_dir / "seed_eval" / "curve.csv"),
-                                            "threshold")  # fmt: skip
-            if masks_dir is not None and walk_dir is not None:
-                info = json.loads((masks_dir / "stage.json").read_text())
-                irn_stage.evaluate_pseudo_masks(masks_dir, self.data_root, split="held-out",
-                                                sem_seg_bg=info["sem_seg_bg"], ids=ids,
-                                                rw_dir=walk_dir / irn_stage.RW_DIR,
-                                                eval_dir=tmp / "masks")  # fmt: skip
-                held = pd.read_csv(tmp / "masks" / "curve.csv")
-                train = pd.read_csv(masks_dir / "mask_eval" / "curve.csv")
-                out["masks"] = choose_threshold(held, train, "sem_seg_bg")
-                # the held-out images' mIoU at the configured sem_seg_bg: what a study that
-                # tunes IRN's thresholds should maximise (objective heldout_pseudo_miou)
-                at = (held["sem_seg_bg"] - info["sem_seg_bg"]).abs().idxmin()
-                out["masks"]["heldout_miou_at_configured"] = float(held.loc[at, "mIoU"])
-            (tmp / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
-            return {"seeds": seeds_dir.name, "n_images": len(ids)}
-
-        return self.cache.build("heldout", key, fill)
-
-    def confounders(self, seeds_dir: Path) -> Path | None:
-        """CAM mass shares on body / part / context (SynthVOC with confounder maps only)."""
-        from .confounder_shares import evaluate_confounder_shares, has_confounder_maps
-
-        if not has_confounder_maps(self.data_root):
-            return None
-        key = stage_key("confounders", seeds_dir.name, EVAL_SPLIT, self.data_key)
-        return self.cache.build("confounders", key, lambda tmp: evaluate_confounder_shares(
-            seeds_dir / "cams", self.data_root, tmp, split=EVAL_SPLIT) and None)  # fmt: skip
-
-    def oracle(self, variant: Variant, seed: int, seeds_dir: Path,
-               until: str = "seg") -> dict[str, Path]:  # fmt: skip
-        """The oracle ladder's rungs: ground truth substituted for one input at a time.
-
-        * ``oracle_gt_boundary``: the seeds walked over the boundary drawn from the GT masks;
-        * ``oracle_gt_ir``: the seeds walked over the maps of a boundary net trained on GT IR
-          labels (``SegmentationClassAug``: class inside, 0 outside, the void band ignored);
-        * ``oracle_seg_gt``: DeepLabV2 trained on the GT masks (the ceiling; ``until='seg'``).
-
-        The walks run on :data:`EVAL_SPLIT` only (what they are scored on). The GT boundary, the
-        GT-label boundary net and the GT DeepLabV2 depend on the data and ``seed`` alone, so every
-        method of a seed shares them.
-        """
-        from . import irn_stage
-        from .datasets.voc_meta import AUG_MASK_DIR
-        from .oracle import evaluate_boundaries, make_gt_boundaries
-
-        def fill_gt(tmp: Path) -> dict:
-            info = make_gt_boundaries(self.data_root, tmp, split=EVAL_SPLIT)
-            evaluate_boundaries(tmp / irn_stage.BOUNDARY_DIR, self.data_root,
-                                tmp / "boundary_eval", split=EVAL_SPLIT)  # fmt: skip
-            return info
-
-        gkey = stage_key("oracle_boundary", self.data_key, EVAL_SPLIT, 4)
-        gt_bdir = self.cache.build("oracle_boundary", gkey, fill_gt)
-        out: dict[str, Path] = {"oracle_boundary": gt_bdir}
-        out["oracle_gt_boundary_walk"], out["oracle_gt_boundary"] = self.walk_masks(
-            variant, seeds_dir, gt_bdir, split=EVAL_SPLIT)  # fmt: skip
-        net = self.boundary_net(seed, self.data_root / AUG_MASK_DIR, variant.boundary_net)
-        out["oracle_gt_ir_net"] = net
-        out["oracle_gt_ir_bdir"] = self.boundary(net, split=EVAL_SPLIT)
-        out["oracle_gt_ir_walk"], out["oracle_gt_ir"] = self.walk_masks(
-            variant, seeds_dir, out["oracle_gt_ir_bdir"], split=EVAL_SPLIT)  # fmt: skip
-        if until == "seg":
-            out["oracle_seg_gt"], out["oracle_seg_gt_eval"] = self.segmentor(
-                seed, self.data_root / AUG_MASK_DIR, modes=())  # fmt: skip
-        return out
-
-    def segmentor(self, seed: int, label_dir: Path,
-                  modes: tuple[str, ...] | None = None) -> tuple[Path, Path | None]:  # fmt: skip
-        """DeepLabV2 trained on the masks in ``label_dir`` and its val evaluations.
-
-        ``modes``: evaluations beside the plain one (``"tta"``, ``"crf"``; default the runner's).
-        """
-        keys = (*_LOADER_KEYS, "test_dataloader")
-        names = ["background", *self.tree.class_names]
-        opts = {
-            **self._loader_options(keys),
-            **{f"{k}.dataset.metainfo.classes": names for k in keys},
-            "train_dataloader.dataset.data_prefix.seg_map_path": str(label_dir),
-            "model.decode_head.num_classes": len(names),
-            # The test loop scores the segmentation model on `train` against the ground truth, so
-            # seeds -> pseudo-masks -> segmentation read on the same images.
-            "test_dataloader.dataset.ann_file": f"ImageSets/Segmentation/{EVAL_SPLIT}.txt",
-            "randomness.seed": seed,
-            **self.prof.segmentor_options,
-            **self.stage_options["segmentor"],
-        }
-        if self.prof.backbone_from_classifier:
-            clf = self.classifier(Variant("cam", "cam"), seed) / "classifier.pth"
-            init = {"type": "Pretrained", "checkpoint": str(clf), "prefix": "backbone."}
-            opts["model.backbone.init_cfg"] = {"_delete_": True, **init}
-        seg = self._train("segmentor", self.prof.segmentor_config, opts, SEG_WEIGHTS)
-        try:
-            from .seg_eval import evaluate_segmentor
-        except ImportError:  # pragma: no cover - the evaluation module is optional
-            return seg, None
-        modes = ("plain", *(self.seg_modes if modes is None else modes))
-        key = stage_key("seg_eval", seg.name, modes, "val")
-
-        def fill(tmp: Path) -> dict:
-            for mode in modes:
-                evaluate_segmentor(seg, self.data_root, split="val", tta=mode == "tta",
-                                   crf=mode == "crf", out_dir=tmp / mode)  # fmt: skip
-            return {"segmentor": seg.name, "modes": list(modes)}
-
-        return seg, self.cache.build("seg_eval", key, fill)
-
     # -- one variant x seed -------------------------------------------------------------------
     def run(self, variant: Variant, seed: int, until: str = "seg", *, study: str = "compare",
             trial: int = -1, is_baseline: bool = False, oracle: bool = False,
-            prune_with=None) -> Results:  # fmt: skip
+            prune_with=None) -> RunResults:  # fmt: skip
         """Every stage of ``variant`` with ``seed`` up to ``until``; the report rows.
 
-        ``oracle``: also climb the oracle ladder (:meth:`oracle`) for this variant.
+        ``oracle``: also climb the oracle ladder (:mod:`c2am_bench.stages.oracle`).
         ``prune_with``: an ``optuna.Trial`` that DeepLabV2's intermediate val mIoU is reported
         to (:class:`~c2am_bench.hooks.OptunaPruningHook`); it raises ``optuna.TrialPruned``
         when the pruner stops the trial.
         """
-        if until not in UNTIL:
-            raise ConfigError(f"until={until!r}: choose from {', '.join(UNTIL)}")
+        plan = RunPlan(variant, seed, until, oracle)
         scope = f"{variant.name} seed {seed}"
 
         def on_event(stage: str, key: str, what: str) -> None:
@@ -740,157 +431,32 @@ class Runner:
         previous, self._prune_with = self._prune_with, prune_with
         try:
             with self.cache.listening(on_event):
-                return self._run(variant, seed, until, study=study, trial=trial,
-                                 is_baseline=is_baseline, oracle=oracle)  # fmt: skip
+                return self._run(plan, study=study, trial=trial, is_baseline=is_baseline)
         finally:
             self._prune_with = previous
 
-    def _run(self, variant: Variant, seed: int, until: str, *, study: str, trial: int,
-             is_baseline: bool, oracle: bool) -> Results:  # fmt: skip
-        seeds_dir = self.seeds(variant, seed)
-        dirs: dict[str, Path | None] = {"seeds": seeds_dir}
-        if until in ("masks", "seg"):
-            dirs.update(self.masks(variant, seed, seeds_dir))
-        if until == "seg":
-            dirs["segmentor"], dirs["seg_eval"] = self.segmentor(
-                seed, dirs["masks"] / "pseudo_masks"
-            )
-        if oracle and until in ("masks", "seg"):
-            dirs.update(self.oracle(variant, seed, seeds_dir, until))
-        dirs["heldout"] = self.heldout(seeds_dir, dirs.get("masks"), dirs.get("walk"))
-        dirs["confounders"] = self.confounders(seeds_dir)
-        if variant.spec.from_baseline:  # what it was fine-tuned from
-            dirs["baseline_classifier"] = self.classifier(Variant("cam", "cam"), seed)
-            dirs["baseline_seeds"] = self.baseline_seeds(seed)
-        return self._collect(variant, seed, dirs, study=study, trial=trial,
-                             is_baseline=is_baseline)  # fmt: skip
-
-    def _collect(self, variant: Variant, seed: int, dirs: dict, *, study: str, trial: int,
-                 is_baseline: bool) -> Results:  # fmt: skip
-        """One ``runs`` row (percent), per-class IoUs and threshold curves of a finished run."""
-
-        def read(path: Path) -> dict:
-            return json.loads(path.read_text()) if path.is_file() else {}
-
-        def seconds(stage: str, name: str = "seconds") -> float | None:
-            d = dirs.get(stage)
-            return read(d / "stage.json").get(name) if d is not None else None
-
-        tag = {"study": study, "trial": trial, "variant": variant.name, "seed": seed}
-        out = Results()
-        seeds_dir = dirs["seeds"]
-        seed_info = read(seeds_dir / "stage.json")
-        clf = (
-            self.cache.root / "classifier" / seed_info["classifier"]
-            if "classifier" in seed_info
-            else None
-        )
-        ev = read(seeds_dir / "seed_eval" / "metrics.json")
-        row = {
-            **tag, "method": variant.method, "label": variant.display,
-            "params": json.dumps(variant.params(self.irn_base), sort_keys=True),
-            "is_baseline": is_baseline,
-            "cls_map": _pct(read(clf / "metrics.json").get("cls/mAP")) if clf else float("nan"),
-            "seed_miou": _pct(ev.get("best_miou")),
-            "seed_miou_fixed": _pct(ev.get("miou_at_fixed")),
-            "seed_threshold": ev.get("best_threshold"),
-            "seed_fg_precision": _pct(ev.get("fg_precision_at_best")),
-            "seed_fg_recall": _pct(ev.get("fg_recall_at_best")),
-            "seconds_classifier": read(clf / "stage.json").get("train_seconds") if clf else None,
-            "seconds_seeds": seed_info.get("seconds"),
-            "classifier_dir": str(clf or ""), "seeds_dir": str(seeds_dir),
-        }  # fmt: skip
-        for name, iou in (ev.get("per_class_iou_at_best") or {}).items():
-            out.per_class.append({**tag, "stage": "seed", "class": name, "iou": _pct(iou)})
-        out.curves += _curve(seeds_dir / "seed_eval" / "curve.csv", "threshold", tag, "seed")
-        if "masks" in dirs:
-            irn = "ir_labels" in dirs  # the crf method has no IR labels, net or walk
-            q = read(dirs["ir_labels"] / "ir_label_quality.json") if irn else {}
-            m = read(dirs["masks"] / "mask_eval" / "metrics.json")
-            row.update({
-                "ir_fg_precision": _pct(q.get("fg_precision")),
-                "ir_bg_precision": _pct(q.get("bg_precision")),
-                "ir_fg_share": _pct(q.get("fg_share")),
-                "ir_ignore_share": _pct(q.get("ignore_share")),
-                "ir_coverage": _pct(None if q.get("ignore_share") is None
-                                    else 1.0 - q["ignore_share"]),
-                "pseudo_miou": _pct(m.get("mIoU")), "pseudo_miou_best": _pct(m.get("best_miou")),
-                "sem_seg_bg": m.get("sem_seg_bg"), "best_sem_seg_bg": m.get("best_sem_seg_bg"),
-                "pseudo_fg_precision": _pct(m.get("fg_precision")),
-                "pseudo_fg_recall": _pct(m.get("fg_recall")),
-                "seconds_ir_labels": seconds("ir_labels"),
-                "seconds_boundary": _add(seconds("boundary_net", "train_seconds"),
-                                         seconds("boundary")),
-                "seconds_walk": _add(seconds("walk"), seconds("masks")) if irn else None,
-                "seconds_pseudo_masks": None if irn else seconds("masks"),
-                "masks_dir": str(dirs["masks"]),
-            })  # fmt: skip
-            b = read(dirs["boundary"] / "boundary_eval" / "metrics.json") if irn else {}
-            row.update(boundary_f=_pct(b.get("f_score")),
-                       boundary_precision=_pct(b.get("precision")),
-                       boundary_recall=_pct(b.get("recall")),
-                       boundary_threshold=b.get("threshold"))  # fmt: skip
-            for name, iou in (m.get("per_class_iou") or {}).items():
-                out.per_class.append({**tag, "stage": "pseudo", "class": name, "iou": _pct(iou)})
-            curve = dirs["masks"] / "mask_eval" / "curve.csv"
-            out.curves += _curve(curve, "sem_seg_bg", tag, "pseudo")
-        if "segmentor" in dirs:
-            s = read(dirs["segmentor"] / "metrics.json")
-            row.update(seg_miou=_mm_pct(s.get("seg/mIoU")),
-                       seg_train_miou=_mm_pct(s.get("test/seg/mIoU")),
-                       seconds_seg=seconds("segmentor", "train_seconds"),
-                       seg_dir=str(dirs["segmentor"]))  # fmt: skip
-            ev_dir = dirs.get("seg_eval")
-            plain = read(ev_dir / "plain" / "metrics.json") if ev_dir else {}
-            row.update(seg_fg_precision=_pct(plain.get("fg_precision")),
-                       seg_fg_recall=_pct(plain.get("fg_recall")))  # fmt: skip
-            for mode in ("tta", "crf"):
-                e = read(ev_dir / mode / "metrics.json") if ev_dir else {}
-                row[f"seg_{mode}_miou"] = _pct(e.get("miou"))
-            per_class = plain.get("per_class_iou") or {
-                k.split("IoU.", 1)[1]: v / 100 for k, v in s.items() if k.startswith("seg/IoU.")
-            }
-            for name, iou in per_class.items():
-                out.per_class.append({**tag, "stage": "seg", "class": name, "iou": _pct(iou)})
-        row["oracle"] = "oracle_gt_boundary" in dirs
-        for rung in ("oracle_gt_boundary", "oracle_gt_ir"):
-            if rung in dirs:
-                m = read(dirs[rung] / "mask_eval" / "metrics.json")
-                row[f"{rung}_miou"] = _pct(m.get("mIoU"))
-                row[f"{rung}_miou_best"] = _pct(m.get("best_miou"))
-        if "oracle_gt_ir_bdir" in dirs:
-            b = read(dirs["oracle_gt_ir_bdir"] / "boundary_eval" / "metrics.json")
-            row["oracle_gt_ir_boundary_f"] = _pct(b.get("f_score"))
-        if "oracle_seg_gt" in dirs:
-            s = read(dirs["oracle_seg_gt"] / "metrics.json")
-            row["oracle_seg_gt_miou"] = _mm_pct(s.get("seg/mIoU"))
-        h = read(dirs["heldout"] / "metrics.json") if dirs.get("heldout") else {}
-        row["seed_miou_heldout"] = _pct((h.get("seeds") or {}).get("miou"))
-        row["seed_threshold_heldout"] = (h.get("seeds") or {}).get("threshold")
-        if "masks" in dirs:
-            row["pseudo_miou_heldout"] = _pct((h.get("masks") or {}).get("miou"))
-            row["sem_seg_bg_heldout"] = (h.get("masks") or {}).get("threshold")
-            row["heldout_pseudo_miou"] = _pct((h.get("masks") or {}).get(
-                "heldout_miou_at_configured"))  # fmt: skip
-        conf_dir = dirs.pop("confounders", None)
-        if conf_dir is not None:
-            c = read(conf_dir / "metrics.json")
-            for region, value in c.get("mean", {}).items():
-                row[f"cam_{region}"] = _pct(value)
-            for name, shares in c.get("per_class", {}).items():
-                for what in ("mass", "area"):
-                    for region in ("body", "part", "context", "elsewhere"):
-                        share = _pct(shares[f"{what}_{region}"])
-                        out.confounders.append({**tag, "class": name, "measure": what,
-                                                "region": region, "share": share})  # fmt: skip
-            dirs["confounders"] = conf_dir
+    def _run(self, plan: RunPlan, *, study: str, trial: int, is_baseline: bool) -> RunResults:
+        stages = [(name, build_stage(name)) for name in chain(plan, self.extra_stages)]
+        dirs: dict[str, Path | None] = {}
+        for name, stage in stages:
+            missing = [r for r in stage.reads if dirs.get(r) is None]
+            if missing:
+                raise ConfigError(f"pipeline stage {name!r} reads {', '.join(missing)}, which "
+                                  f"no earlier stage of this run made")  # fmt: skip
+            dirs.update(stage.run(self, plan, dirs))
+        variant = plan.variant
+        out = RunSummary(tag={"study": study, "trial": trial, "variant": variant.name,
+                              "seed": plan.seed})  # fmt: skip
+        out.row.update({"method": variant.method, "label": variant.display,
+                        "params": json.dumps(variant.params(self.irn_base), sort_keys=True),
+                        "is_baseline": is_baseline,
+                        "oracle": plan.oracle and plan.reaches_masks})  # fmt: skip
+        for _, stage in stages:
+            stage.summarise(self, plan, dirs, out)
         # every stage directory this row depends on (provenance; benchmarks sum their seconds)
-        chain = {k: str(v) for k, v in dirs.items() if v is not None}
-        if clf is not None:
-            chain["classifier"] = str(clf)
-        row["stage_dirs"] = json.dumps(chain, sort_keys=True)
-        out.runs.append(row)
-        return out
+        out.row["stage_dirs"] = json.dumps({k: str(v) for k, v in dirs.items() if v is not None},
+                                           sort_keys=True)  # fmt: skip
+        return out.finish()
 
 
 def training_schedule(cfg) -> dict[str, Any]:
@@ -904,24 +470,8 @@ def training_schedule(cfg) -> dict[str, Any]:
             "batch": int(loader.batch_size), "split": split or None}  # fmt: skip
 
 
-def _curve(path: Path, column: str, tag: dict, stage: str) -> list[dict]:
-    """Rows ``(tag, stage, threshold, miou %)`` of an evaluation's ``curve.csv``."""
-    import pandas as pd
-
-    if not path.is_file():
-        return []
-    frame = pd.read_csv(path)
-    return [{**tag, "stage": stage, "threshold": t, "miou": _pct(m)}
-            for t, m in zip(frame[column], frame["mIoU"], strict=True)]  # fmt: skip
-
-
-def _add(*values) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(sum(present), 2) if present else None
-
-
 def compare(
-    runner: Runner,
+    pipe: Pipeline,
     variants: list[Variant],
     seeds: list[int],
     *,
@@ -929,7 +479,7 @@ def compare(
     against: str = "cam",
     oracle: tuple[str, ...] | None = None,
     oracle_seeds: str = "first",
-) -> Results:
+) -> RunResults:
     """Every variant x seed (seed-major, so each seed's shared baseline is built first).
 
     ``oracle``: names of the variants that climb the oracle ladder (default: ``against``).
@@ -947,16 +497,16 @@ def compare(
     unknown = sorted(set(ladder) - set(names))
     if unknown:
         raise ConfigError(f"--oracle: {', '.join(unknown)} not among the methods {names}")
-    results = Results()
+    results = RunResults()
     for seed in seeds:
         climb = oracle_seeds == "all" or seed == seeds[0]
         for variant in variants:
-            results.extend(runner.run(variant, seed, until, is_baseline=variant.name == against,
-                                      oracle=climb and variant.name in ladder))  # fmt: skip
+            results.extend(pipe.run(variant, seed, until, is_baseline=variant.name == against,
+                                    oracle=climb and variant.name in ladder))  # fmt: skip
     return results
 
 
-def write_results(results: Results, context: dict, out_dir: str | os.PathLike) -> Path:
+def write_results(results: RunResults, context: dict, out_dir: str | os.PathLike) -> Path:
     """``runs.csv``, ``per_class.csv``, ``curves.csv`` and ``context.json`` (each atomic)."""
     import pandas as pd
 

@@ -13,8 +13,10 @@ A profile is an mmengine config under ``mm_configs/profiles/`` (``smoke``, ``def
 * ``irn``: departures from IRN's pseudo-mask settings
   (:class:`~c2am_bench.irn_settings.IrnSettings`);
 * ``custom_imports`` (optional): modules imported when the profile is read, e.g. one that
-  registers a pseudo-mask method (:data:`c2am_bench.stages.PSEUDO_MASKS`); a module beside the
-  profile file imports by its bare name.
+  registers a pseudo-mask method (:data:`c2am_bench.stages.PSEUDO_MASKS`) or a stage
+  (:data:`c2am_bench.stages.STAGES`); a module beside the profile file imports by its bare name;
+* ``extra_stages`` (optional): registered stages every run climbs after the built-in chain
+  (:func:`c2am_bench.stages.chain`), e.g. an evaluation of the user's.
 
 Config paths are relative to ``mm_configs/`` (absolute ones are used as they are), so the stage
 keys of the built-in profiles are those the code-defined profiles had.
@@ -32,7 +34,8 @@ from .errors import ConfigError
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
 PROFILE_ROOT = CONFIG_ROOT / "profiles"
-_KEYS = {"synthvoc", "classifier", "boundary_net", "segmentor", "irn", "custom_imports"}
+_KEYS = {"synthvoc", "classifier", "boundary_net", "segmentor", "irn", "custom_imports",
+         "extra_stages"}  # fmt: skip
 _STAGE_KEYS = {
     "classifier": {"configs", "options", "finetune_epochs"},
     "boundary_net": {"config", "options"},
@@ -58,6 +61,7 @@ class Profile:
     backbone_from_classifier: bool = False
     eval_modes: tuple[str, ...] = ()
     irn: Mapping[str, float] = field(default_factory=dict)
+    extra_stages: tuple[str, ...] = ()
 
     def stage_configs(self) -> dict[str, tuple[str, ...]]:
         """The config files each training stage uses (relative to ``mm_configs/``)."""
@@ -146,6 +150,19 @@ def load_profile(spec: str | Path) -> Profile:
         IrnSettings.merged(irn)
     except ConfigError as err:
         raise fail(f"irn: {err}") from None
+    extra = raw.get("extra_stages") or []
+    if not isinstance(extra, (list, tuple)) or not all(isinstance(n, str) for n in extra):
+        raise fail(f"extra_stages={extra!r}: a list of registered stage names")
+    from .stages import BUILTIN_CHAIN, STAGES
+
+    builtin = set(BUILTIN_CHAIN)
+    for stage in extra:
+        if stage not in STAGES.module_dict or stage in builtin:
+            raise fail(
+                f"extra_stages: {stage!r} is not a registered stage of yours (registered: "
+                f"{', '.join(sorted(set(STAGES.module_dict) - builtin)) or 'none'}; "
+                "register one with @STAGES.register_module in a custom_imports module)"
+            )
     synth = raw.get("synthvoc")
     if synth is not None:
         from .datasets.synthvoc import PROFILES as SYNTH_PROFILES
@@ -160,5 +177,5 @@ def load_profile(spec: str | Path) -> Profile:
         boundary_net_options=dict(net.get("options") or {}), segmentor_config=seg["config"],
         segmentor_options=dict(seg.get("options") or {}),
         backbone_from_classifier=bool(seg.get("backbone_from_classifier", False)),
-        eval_modes=modes, irn=irn,
+        eval_modes=modes, irn=irn, extra_stages=tuple(extra),
     )  # fmt: skip

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["METRICS_FILE", "WEIGHTS_FILE", "default_out_dir", "evaluate_segmentor",
            "load_segmentor"]  # fmt: skip
 
-#: The plain ``state_dict`` a segmentation run writes (``c2am_bench.pipeline.SEG_WEIGHTS``).
+#: The plain ``state_dict`` a segmentation run writes (the segmentor stage names it the same).
 WEIGHTS_FILE = "segmentor.pth"
 METRICS_FILE = "metrics.json"
 # Where the seg configs define tta_model / tta_pipeline; used for runs whose config.py predates

@@ -42,10 +42,24 @@ DONE_FILE = "stage.json"
 # since later stages key on the folder name. boundary_net 2: deterministic loss gradient
 # (random_walk.edge_to_affinity, 2026-11-24).
 CODE_VERSIONS = {"boundary_net": 2}
-STAGES = (
-    "data", "classifier", "seeds", "confounders", "ir_labels", "boundary_net", "boundary", "walk",
-    "masks", "crf_masks", "heldout", "segmentor", "seg_eval", "oracle_boundary",
-)  # fmt: skip
+
+
+def check_force(force: str | Iterable[str]) -> list[str]:
+    """``--force``: stage-cache folder names (a comma-separated string or a list), each one a
+    registered stage or pseudo-mask method writes (:func:`c2am_bench.stages.cache_folders`).
+
+    Raises:
+        ConfigError: an unknown name, with the choices.
+    """
+    from .stages import cache_folders
+
+    names = [s.strip() for s in (force.split(",") if isinstance(force, str) else force)]
+    names = [s for s in names if s]
+    known = cache_folders()
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ConfigError(f"--force: unknown stage(s) {unknown}; choose from {', '.join(known)}")
+    return names
 
 
 def stage_key(stage: str, *parts: object) -> str:
@@ -71,11 +85,7 @@ class StageCache:
         force: Iterable[str] = (),
         on_event: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        force = set(force)
-        unknown = force - set(STAGES)
-        if unknown:
-            raise ConfigError(f"--force: unknown stage(s) {sorted(unknown)}; choose from "
-                              f"{', '.join(STAGES)}")  # fmt: skip
+        force = set(check_force(force))
         self.root = Path(root).resolve()
         self.force = force
         self._forced: set[tuple[str, str]] = set()

@@ -90,8 +90,13 @@ def _fail(path: Path, problem: str) -> ConfigError:
     return ConfigError(f"{path}: {problem}")
 
 
-def load_spec(path: str | os.PathLike) -> StudySpec:
-    """Parse and validate one study file (one-line :class:`ConfigError` naming the key)."""
+def load_spec(path: str | os.PathLike, *, check_pseudo: bool = True) -> StudySpec:
+    """Parse and validate one study file (one-line :class:`ConfigError` naming the key).
+
+    ``check_pseudo``: check its ``pseudo`` values against the registered pseudo-mask methods;
+    ``study list`` does not, since a profile's ``custom_imports`` may register the method the
+    study names (``study run`` checks, after reading the profile).
+    """
     import yaml
 
     from .pipeline import METHODS
@@ -135,7 +140,9 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     pseudo = {"space": space.get("pseudo"), "fixed": (raw.get("fixed") or {}).get("pseudo")}
     for where, value in pseudo.items():
         values = value if isinstance(value, list) else [] if value is None else [value]
-        if not set(values) <= set(pseudo_methods()):
+        if not all(isinstance(v, str) and v for v in values):
+            raise _fail(path, f"{where}.pseudo: a pseudo-mask method's name")
+        if check_pseudo and not set(values) <= set(pseudo_methods()):
             raise _fail(path, f"{where}.pseudo: choose from {', '.join(pseudo_methods())}")
     default = raw.get("default") or {}
     for key in space:
@@ -169,7 +176,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
 
 
 def list_specs(root: str | os.PathLike = STUDY_ROOT) -> list[StudySpec]:
-    return [load_spec(p) for p in sorted(Path(root).glob("*.yaml"))]
+    """Every study file of ``root`` (``pseudo`` values unchecked: see :func:`load_spec`)."""
+    return [load_spec(p, check_pseudo=False) for p in sorted(Path(root).glob("*.yaml"))]
 
 
 def find_spec(name: str, root: str | os.PathLike = STUDY_ROOT) -> StudySpec:
@@ -433,7 +441,7 @@ def run_study(
     """Run (or continue) ``spec`` as the Optuna study ``<name>-<profile>``.
 
     Args:
-        make_runner: ``data_overrides -> Runner`` (a new dataset for ``data.*`` parameters).
+        make_runner: ``data_overrides -> Pipeline`` (a new dataset for ``data.*`` parameters).
         n_trials: trials to *complete* in total (grid default: the whole grid; TPE: the spec's
             ``n_trials`` or 20); finished trials of an earlier run count.
         on_trial: called with each finished ``FrozenTrial``.
@@ -447,7 +455,8 @@ def run_study(
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    from .pipeline import Results, Variant
+    from .pipeline import Variant
+    from .run_results import RunResults
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -491,7 +500,7 @@ def run_study(
             raise optuna.TrialPruned(f"grid point already run by trial {twin}")
         variant, data = build_variant(spec, params)
         runner = make_runner(data)
-        results = Results()
+        results = RunResults()
         values = []
         for i, seed in enumerate(seeds):
             r = runner.run(
@@ -574,15 +583,41 @@ def _hash(params: dict, data_key: str) -> str:
 
 
 def study_results(study):
-    """The :class:`~c2am_bench.pipeline.Results` of every COMPLETE trial (from its user attrs)."""
+    """The :class:`~c2am_bench.run_results.RunResults` of every COMPLETE trial (its user
+    attrs)."""
     from optuna.trial import TrialState
 
-    from .pipeline import Results
+    from .run_results import RunResults
 
-    out = Results()
+    out = RunResults()
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raw = t.user_attrs.get("results")
         if raw:
             d = json.loads(raw)
-            out.extend(Results(runs=d["runs"], per_class=d["per_class"], curves=d["curves"]))
+            out.extend(RunResults(runs=d["runs"], per_class=d["per_class"], curves=d["curves"]))
     return out
+
+
+def record_compare(url: str, name: str, results) -> None:
+    """Each (method, seed) of a compare as one Optuna trial of study ``name`` in ``url``, so
+    optuna's CLI and dashboard read compares beside studies; a rerun adds only new pairs."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    study = optuna.create_study(study_name=name, storage=open_storage(url, heartbeat=None),
+                                direction="maximize", load_if_exists=True)  # fmt: skip
+    seen = {(t.params.get("variant"), t.params.get("seed")) for t in study.get_trials()}
+    names = sorted({r["variant"] for r in results.runs})
+    distributions = {"variant": CategoricalDistribution(names),
+                     "seed": IntDistribution(0, 2**31 - 1)}  # fmt: skip
+    for row in results.runs:
+        if (row["variant"], row["seed"]) in seen:
+            continue
+        value = row.get("seg_miou", row.get("pseudo_miou", row["seed_miou"]))
+        finite = value == value  # NaN: the run has no such stage
+        study.add_trial(optuna.create_trial(
+            params={"variant": row["variant"], "seed": row["seed"]},
+            distributions=distributions, value=value if finite else None,
+            state=optuna.trial.TrialState.COMPLETE if finite else optuna.trial.TrialState.FAIL,
+            user_attrs={k: v for k, v in row.items() if isinstance(v, (int, float, str, bool))},
+        ))  # fmt: skip

@@ -62,3 +62,14 @@ def square_seed():
     """``square_seed(key=0) -> (img, seed)``: a hand-checkable CAM with a square, a ring and
     background (see :func:`_square_seed`)."""
     return _square_seed
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory):
+    """The smoke SynthVOC (48 train_aug images = 3 iterations of batch 16 per epoch), made once
+    per test module."""
+    from c2am_bench.datasets import synthvoc
+
+    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
+    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
+    return root

@@ -26,6 +26,7 @@ def in_tmp(tmp_path, monkeypatch):
         (["compare", "--name", "../outside"], "run name '../outside'"),
         (["compare", "--profile", "paper"], "--profile paper needs --data"),
         (["compare", "--force", "sedes"], "sedes"),
+        (["compare", "--threads", "0"], "--threads 0"),
         (["compare", "--oracle", "c3am"], "--oracle 'c3am'"),
         (["compare", "--seg-eval", "tta,cfr"], "--seg-eval"),
         (["study", "run", "pooling", "--seg-eval", ""], "--seg-eval"),

@@ -51,16 +51,16 @@ def test_profile_attribution_counts_only_the_main_thread():
     p = 'process 7:"python -m c2am_bench.cli compare"'
     main = f"{p};_run_module_as_main (<frozen runpy>:198);_run_code (<frozen runpy>:88)"
     lines = [
-        f"{main};Runner.segmentor (pipeline.py:1);IterBasedTrainLoop.run (loops.py:2) 40",
-        f"{main};Runner.classifier (pipeline.py:3);Runner.from_cfg (runner.py:4);"
+        f"{main};segmentor (segmentor.py:1);IterBasedTrainLoop.run (loops.py:2) 40",
+        f"{main};classifier (classifier.py:3);Runner.from_cfg (runner.py:4);"
         "_MultiProcessingDataLoaderIter._shutdown_workers (dataloader.py:5) 20",
-        f"{main};Runner.segmentor (pipeline.py:1);Runner.masks (pipeline.py:6) 10",
+        f"{main};segmentor (segmentor.py:1);masks (masks.py:6) 10",
         f'{p};process 8:"python worker";_worker_loop (worker.py:1) 100',  # a child process
         f"{p};Thread._bootstrap (threading.py:1);TMonitor.run (_monitor.py:2) 30",  # a thread
     ]
     out = attribute(lines, rate=10.0)
     assert out["total"] == 7.0  # (40 + 20 + 10) samples / 10 per s
     assert out["shutdown"] == 2.0
-    assert out["stages"] == {"Runner.segmentor / IterBasedTrainLoop.run": 4.0,
-                             "Runner.classifier": 2.0, "Runner.masks": 1.0}  # fmt: skip
-    assert out["shutdown_by_stage"] == {"Runner.classifier": 2.0}
+    assert out["stages"] == {"segmentor / IterBasedTrainLoop.run": 4.0,
+                             "classifier": 2.0, "masks": 1.0}  # fmt: skip
+    assert out["shutdown_by_stage"] == {"classifier": 2.0}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from c2am_bench import cams, pipeline
 from c2am_bench.cli import main
-from c2am_bench.datasets import synthvoc, voc
+from c2am_bench.datasets import voc
 from c2am_bench.errors import DataError
 from c2am_bench.stage_cache import StageCache
 
@@ -19,16 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
-    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
 def compared(smoke_data, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
-    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke", seg_eval=())
+    runner = pipeline.Pipeline(smoke_data, StageCache(work / "cache"), profile="smoke", seg_eval=())
     variants = [pipeline.parse_method(m) for m in pipeline.METHODS]
     results = pipeline.compare(runner, variants, [0], until="masks")
     return work, {r["variant"]: r for r in results.runs}
@@ -142,7 +136,7 @@ def test_rerun_reuses_everything(compared, smoke_data):
     work, rows = compared
     stamp = (Path(rows["c2am"]["classifier_dir"]) / "classifier.pth").stat().st_mtime_ns
     events = []
-    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke",
+    runner = pipeline.Pipeline(smoke_data, StageCache(work / "cache"), profile="smoke",
                              on_event=lambda *e: events.append(e[3]))  # fmt: skip
     again = runner.run(pipeline.parse_method("c2am"), 0, "masks")
     assert again.runs[0]["seed_miou"] == rows["c2am"]["seed_miou"]
@@ -154,7 +148,7 @@ def test_rerun_reuses_everything(compared, smoke_data):
 def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smoke_data):
     work, rows = compared
     events = []
-    runner = pipeline.Runner(smoke_data, StageCache(work / "cache"), profile="smoke",
+    runner = pipeline.Pipeline(smoke_data, StageCache(work / "cache"), profile="smoke",
                              on_event=lambda *e: events.append((e[1], e[3])))  # fmt: skip
     variant = pipeline.Variant("c2am", "c2am", irn={"sem_seg_bg": 0.35})
     out = runner.run(variant, 0, "masks").runs[0]
@@ -221,11 +215,14 @@ def test_a_method_from_outside_the_package_is_compared_from_the_cli(compared, sm
 
 
 _THRESHOLDED = """
+import json
+
 import numpy as np
+from PIL import Image
 
 from c2am_bench.ir_labels import label_split, seed_classes
 from c2am_bench.stage_cache import stage_key
-from c2am_bench.stages import PSEUDO_MASKS, PseudoMaskMethod
+from c2am_bench.stages import PSEUDO_MASKS, STAGES, PseudoMaskMethod, Stage
 
 
 def _label(img, seed, *, bg):
@@ -246,13 +243,40 @@ class ThresholdedSeeds(PseudoMaskMethod):
 
         key = stage_key("thresholded", seeds_dir.name)
         return {"masks": runner.cache.build("masks", key, fill)}
+
+
+@STAGES.register_module(name="mask_area")
+class MaskArea(Stage):
+    \"\"\"The share of pseudo-mask pixels labelled foreground, a cached stage of its own.\"\"\"
+
+    reads = ("masks",)
+    folders = ("mask_area",)
+    needs = "masks"
+
+    def run(self, pipe, plan, dirs):
+        masks = dirs["masks"] / "pseudo_masks"
+
+        def fill(tmp):
+            maps = [np.asarray(Image.open(p)) for p in sorted(masks.glob("*.png"))]
+            fg = sum(int(((m > 0) & (m < 255)).sum()) for m in maps)
+            share = fg / sum(m.size for m in maps)
+            (tmp / "area.json").write_text(json.dumps({"fg_share": share}))
+
+        key = stage_key("mask_area", dirs["masks"].name)
+        return {"mask_area": pipe.cache.build("mask_area", key, fill)}
+
+    def summarise(self, pipe, plan, dirs, out):
+        area = json.loads((dirs["mask_area"] / "area.json").read_text())
+        out.row["pseudo_fg_area"] = round(100 * area["fg_share"], 3)
 """
 
 
 def test_a_pseudo_mask_method_registered_by_a_profile(compared, smoke_data, tmp_path):
     """A module beside a profile registers a pseudo-mask method (the seeds at t = 0.15, no
-    refinement); ``--profile FILE --pseudo thresholded`` runs it, and its masks score exactly
-    the seeds' mIoU at t = 0.15."""
+    refinement) and a stage (the masks' foreground share); ``--profile FILE --pseudo
+    thresholded`` runs both: the masks score exactly the seeds' mIoU at t = 0.15, the stage's
+    column is the share measured on the masks, ``--force`` knows its folder, and a run that
+    stops at the seeds leaves it out."""
     import pandas as pd
 
     from c2am_bench.profiles import PROFILE_ROOT
@@ -261,15 +285,39 @@ def test_a_pseudo_mask_method_registered_by_a_profile(compared, smoke_data, tmp_
     (tmp_path / "thresholded_masks.py").write_text(_THRESHOLDED)
     profile = tmp_path / "smoke_thresholded.py"
     profile.write_text(f"_base_ = ['{PROFILE_ROOT / 'smoke.py'}']\n"
-                       "custom_imports = dict(imports=['thresholded_masks'])\n")  # fmt: skip
-    assert main(["-q", "compare", "--profile", str(profile), "--data", str(smoke_data),
-                 "--work-dir", str(work), "--methods", "cam", "--pseudo", "thresholded",
-                 "--until", "masks", "--oracle", "none", "--name", "thr"]) == 0  # fmt: skip
+                       "custom_imports = dict(imports=['thresholded_masks'])\n"
+                       "extra_stages = ['mask_area']\n")  # fmt: skip
+    argv = [
+        "-q",
+        "compare",
+        "--profile",
+        str(profile),
+        "--data",
+        str(smoke_data),
+        "--work-dir",
+        str(work),
+        "--methods",
+        "cam",
+        "--pseudo",
+        "thresholded",
+        "--oracle",
+        "none",
+    ]
+    assert main([*argv, "--until", "masks", "--name", "thr", "--force", "mask_area"]) == 0
     run = pd.read_csv(work / "runs" / "thr" / "runs.csv").iloc[0]
     assert run["seeds_dir"] == rows["cam"]["seeds_dir"]  # the profile's stages are the smoke's
     assert run["pseudo_miou"] == pytest.approx(rows["cam"]["seed_miou_fixed"], abs=0.01)
     assert json.loads((work / "runs" / "thr" / "context.json").read_text())["pseudo"] == (
         "thresholded")  # fmt: skip
+    maps = [np.asarray(Image.open(p))
+            for p in sorted((Path(run["masks_dir"]) / "pseudo_masks").glob("*.png"))]  # fmt: skip
+    fg = sum(int(((m > 0) & (m < 255)).sum()) for m in maps) / sum(m.size for m in maps)
+    assert 0.0 < run["pseudo_fg_area"] < 100.0
+    assert run["pseudo_fg_area"] == pytest.approx(100 * fg, abs=1e-3)
+    assert "mask_area" in json.loads(run["stage_dirs"])
+    assert main([*argv, "--until", "seeds", "--name", "thr-seeds"]) == 0
+    short = pd.read_csv(work / "runs" / "thr-seeds" / "runs.csv").iloc[0]
+    assert "pseudo_fg_area" not in short and "mask_area" not in json.loads(short["stage_dirs"])
 
 
 def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp_path):
@@ -278,19 +326,19 @@ def test_external_seeds_go_through_the_same_downstream(compared, smoke_data, tmp
     _, rows = compared
     mine = tmp_path / "mycams"
     shutil.copytree(Path(rows["cam"]["seeds_dir"]) / "cams", mine)
-    runner = pipeline.Runner(smoke_data, StageCache(tmp_path / "cache2"), profile="smoke")
+    runner = pipeline.Pipeline(smoke_data, StageCache(tmp_path / "cache2"), profile="smoke")
     variant = pipeline.parse_method(f"mine=external:{mine}")
     out = runner.run(variant, 0, "seeds").runs[0]
     assert out["method"] == "external" and out["seed_miou"] == rows["cam"]["seed_miou"]
     victim = sorted(mine.glob("*.npz"))[0]
     victim.write_bytes(b"not a npz")
     with pytest.raises(DataError, match=victim.name):
-        pipeline.Runner(smoke_data, StageCache(tmp_path / "cache3"), profile="smoke").run(
+        pipeline.Pipeline(smoke_data, StageCache(tmp_path / "cache3"), profile="smoke").run(
             variant, 0, "seeds"
         )
     victim.unlink()
     with pytest.raises(DataError, match="no seed for"):
-        pipeline.Runner(smoke_data, StageCache(tmp_path / "cache4"), profile="smoke").run(
+        pipeline.Pipeline(smoke_data, StageCache(tmp_path / "cache4"), profile="smoke").run(
             variant, 0, "seeds"
         )
 

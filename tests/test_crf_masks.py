@@ -10,6 +10,7 @@ from c2am_bench import pipeline, studies
 from c2am_bench.crf_masks import PSEUDO_DIR, crf_label, evaluate_masks, make_crf_masks
 from c2am_bench.errors import ConfigError, DataError
 from c2am_bench.stage_cache import StageCache
+from c2am_bench.stages.masks import masks
 
 
 def test_the_background_score_decides_where_the_class_ends(square_seed):
@@ -84,16 +85,16 @@ def test_the_runner_dispatches_on_the_pseudo_mask_method(gt_seeds, tmp_path):
     seeds_dir = tmp_path / "seeds" / "s0"
     seeds_dir.mkdir(parents=True)
     (seeds_dir / "cams").symlink_to(cams)
-    runner = pipeline.Runner(root, StageCache(tmp_path / "cache"), profile="smoke")
-    dirs = runner.masks(pipeline.Variant("cam", "cam", pseudo="crf"), 0, seeds_dir)
+    runner = pipeline.Pipeline(root, StageCache(tmp_path / "cache"), profile="smoke")
+    dirs = masks(runner, pipeline.Variant("cam", "cam", pseudo="crf"), 0, seeds_dir)
     assert list(dirs) == ["masks"] and dirs["masks"].parent.name == "crf_masks"
     assert (dirs["masks"] / PSEUDO_DIR).is_dir()
     assert (dirs["masks"] / "mask_eval" / "metrics.json").is_file()
     # the key follows the background score; the same settings reuse the folder
-    again = runner.masks(pipeline.Variant("cam@crf", "cam", pseudo="crf"), 0, seeds_dir)
+    again = masks(runner, pipeline.Variant("cam@crf", "cam", pseudo="crf"), 0, seeds_dir)
     assert again == dirs
-    other = runner.masks(pipeline.Variant("cam", "cam", pseudo="crf", irn={"crf_mask_bg": 0.3}),
-                         0, seeds_dir)  # fmt: skip
+    other = masks(runner, pipeline.Variant("cam", "cam", pseudo="crf", irn={"crf_mask_bg": 0.3}),
+                  0, seeds_dir)  # fmt: skip
     assert other["masks"] != dirs["masks"]
 
 

@@ -15,7 +15,7 @@ from mmengine.structures import BaseDataElement
 
 from c2am_bench.cli import main
 from c2am_bench.cls_metric import MultiLabelMetric
-from c2am_bench.datasets import synthvoc, voc
+from c2am_bench.datasets import voc
 from c2am_bench.errors import TrainingDiverged
 from c2am_bench.hooks import FiniteLossHook
 from c2am_bench.seeds import make_seeds
@@ -28,14 +28,6 @@ CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
 K = 4  # classes of the smoke profile
 # lr 1e20 makes the smoke classifier's loss NaN at its 2nd iteration (1e12: the 3rd and last)
 DIVERGE = ["optim_wrapper.optimizer.lr=1e20", "train_cfg.max_epochs=1"]
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory) -> Path:
-    """The smoke SynthVOC: 48 train_aug images = 3 iterations of batch 16 per epoch."""
-    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
-    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
-    return root
 
 
 def _options(root: Path, name: str) -> list[str]:

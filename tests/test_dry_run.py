@@ -17,20 +17,12 @@ import pytest
 from PIL import Image
 
 from c2am_bench.cli import main
-from c2am_bench.datasets import synthvoc
 
 pytestmark = pytest.mark.slow
 
 CHAIN = ("classifier", "seeds", "ir_labels", "boundary_net", "boundary", "walk", "masks",
          "segmentor", "seg_eval")  # fmt: skip
 SIZES = ((500, 375), (375, 500), (500, 333), (486, 500), (500, 281))
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
-    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
-    return root
 
 
 def _verdicts(work: Path, name: str) -> tuple[dict, dict]:

@@ -13,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from c2am_bench.datasets import synthvoc
-
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "c2am_bench.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
-    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
-    return root
 
 
 def _train_cmd(data: Path, work: Path, *extra: str) -> list[str]:

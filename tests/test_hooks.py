@@ -56,7 +56,7 @@ def test_a_study_trial_prunes_deeplabv2_through_the_runner(tmp_path):
     data = tmp_path / "synthvoc-smoke"
     synthvoc.generate(synthvoc.make_config("smoke"), data, progress=False)
     events = []
-    runner = pipeline.Runner(data, StageCache(tmp_path / "cache"), profile="smoke", seg_eval=(),
+    runner = pipeline.Pipeline(data, StageCache(tmp_path / "cache"), profile="smoke", seg_eval=(),
                              on_event=lambda *e: events.append(e))  # fmt: skip
     study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
     trial = study.ask()

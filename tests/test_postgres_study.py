@@ -165,14 +165,14 @@ while not Path(sys.argv[2]).exists():
 _STUB_WORKER = """
 import time
 from c2am_bench import studies
-from c2am_bench.pipeline import Results
+from c2am_bench.run_results import RunResults
 
 class Stub:
     data_key, irn_base = "stub", {}
 
     def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
         time.sleep(1.0)
-        return Results(runs=[{"seed_miou": 1.0 + trial}])
+        return RunResults(runs=[{"seed_miou": 1.0 + trial}])
 
 url = sys.argv[3]
 studies.open_storage(url, heartbeat=None)

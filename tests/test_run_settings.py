@@ -7,17 +7,11 @@ from pathlib import Path
 import pytest
 
 from c2am_bench import pipeline
-from c2am_bench.datasets import synthvoc
 from c2am_bench.errors import ConfigError
 from c2am_bench.profiles import load_profile
 from c2am_bench.stage_cache import StageCache, stage_key
-
-
-@pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
-    synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
-    return root
+from c2am_bench.stages import SEED_SPLIT
+from c2am_bench.stages.walk import walk_masks
 
 
 def test_walk_radius_defaults_to_irn_and_is_checked():
@@ -40,16 +34,16 @@ class _Keys:
 
 
 def test_walk_key_is_unchanged_at_radius_5_and_follows_the_radius(smoke_data, tmp_path):
-    runner = pipeline.Runner(smoke_data, StageCache(tmp_path / "cache"), profile="default")
+    runner = pipeline.Pipeline(smoke_data, StageCache(tmp_path / "cache"), profile="default")
     runner.cache = keys = _Keys(tmp_path)
     seeds, bdir = tmp_path / "seeds" / "s", tmp_path / "boundary" / "b"
-    runner.walk_masks(pipeline.Variant("cam", "cam"), seeds, bdir)
+    walk_masks(runner, pipeline.Variant("cam", "cam"), seeds, bdir)
     # the key the walk stage had before walk_radius existed (radius 5 was a literal): caches
     # made by earlier versions are reused
     t = load_profile("default").irn
-    before = stage_key("walk", "s", "b", 10, t["exp_times"], 5, pipeline.SEED_SPLIT)
+    before = stage_key("walk", "s", "b", 10, t["exp_times"], 5, SEED_SPLIT)
     assert keys.calls[0] == ("walk", before)
-    runner.walk_masks(pipeline.Variant("cam", "cam", irn={"walk_radius": 3}), seeds, bdir)
+    walk_masks(runner, pipeline.Variant("cam", "cam", irn={"walk_radius": 3}), seeds, bdir)
     assert keys.calls[2][0] == "walk" and keys.calls[2][1] != before
     # the masks read the walk they were made from
     assert keys.calls[1][1] != keys.calls[3][1]
@@ -57,13 +51,13 @@ def test_walk_key_is_unchanged_at_radius_5_and_follows_the_radius(smoke_data, tm
 
 def test_seg_eval_modes_follow_the_profile_and_can_be_chosen(smoke_data, tmp_path):
     cache = StageCache(tmp_path / "cache")
-    assert pipeline.Runner(smoke_data, cache, profile="default").seg_modes == ()
-    assert pipeline.Runner(smoke_data, cache, profile="smoke").seg_modes == ("tta", "crf")
+    assert pipeline.Pipeline(smoke_data, cache, profile="default").seg_modes == ()
+    assert pipeline.Pipeline(smoke_data, cache, profile="smoke").seg_modes == ("tta", "crf")
     assert load_profile("paper").eval_modes == ("tta", "crf")  # the paper's protocol
-    runner = pipeline.Runner(smoke_data, cache, profile="default", seg_eval=("crf",))
+    runner = pipeline.Pipeline(smoke_data, cache, profile="default", seg_eval=("crf",))
     assert runner.seg_modes == ("crf",)
     with pytest.raises(ConfigError, match="--seg-eval"):
-        pipeline.Runner(smoke_data, cache, profile="default", seg_eval=("tta", "cfr"))
+        pipeline.Pipeline(smoke_data, cache, profile="default", seg_eval=("tta", "cfr"))
 
 
 def test_the_oracle_ladder_climbs_at_the_first_seed_unless_asked_for_all():
@@ -73,7 +67,7 @@ def test_the_oracle_ladder_climbs_at_the_first_seed_unless_asked_for_all():
 
         def run(self, variant, seed, until, *, is_baseline, oracle):
             self.calls.append((variant.name, seed, oracle))
-            return pipeline.Results()
+            return pipeline.RunResults()
 
     variants = [pipeline.Variant("cam", "cam"), pipeline.Variant("c2am", "c2am")]
     runner = Recorder()
@@ -128,3 +122,27 @@ def test_irn_settings_have_one_home_with_irn_defaults_and_checks():
     with pytest.raises(ConfigError, match="variant 'v': .*conf_bg=0.35"):
         pipeline.Variant("v", "cam", irn={"conf_bg": 0.35}).irn_settings()
     assert pipeline.Variant("v", "cam", irn={"conf_bg": 0.35}).irn_settings({"conf_fg": 0.5})
+
+
+def test_threads_cap_torch_and_the_crf_pool(monkeypatch):
+    import os
+
+    import torch
+
+    from c2am_bench import environment
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)  # restored as it was afterwards
+    monkeypatch.setattr(environment, "_THREADS", None)
+    try:
+        assert environment.cpu_budget() == (os.cpu_count() or 1)
+        environment.limit_threads(None)  # the default: nothing changes
+        assert torch.get_num_threads() == before and os.environ["OMP_NUM_THREADS"] == "7"
+        environment.limit_threads(1)
+        assert torch.get_num_threads() == 1 and environment.cpu_budget() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"  # what the processes it starts inherit
+        with pytest.raises(ConfigError, match="--threads 0"):
+            environment.limit_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 
 from c2am_bench import studies
 from c2am_bench.errors import ConfigError
-from c2am_bench.pipeline import Results, Variant
+from c2am_bench.pipeline import Variant
+from c2am_bench.run_results import RunResults
 
 NAMES = {"pooling", "constants", "global_cam", "formulation", "irn_thresholds", "confounding",
          "paper_voc"}  # fmt: skip
@@ -116,7 +117,7 @@ class StubRunner:
         value += 1.0 if variant.options.get("model.head.formulation") == "spatial" else 0.0
         row = {"study": study, "trial": trial, "variant": variant.name, "seed": seed,
                "seed_miou": value, "is_baseline": is_baseline}  # fmt: skip
-        return Results(runs=[row])
+        return RunResults(runs=[row])
 
 
 def test_grid_runs_default_first_every_point_once_and_resumes_after_ctrl_c(tmp_path):
@@ -153,8 +154,8 @@ def test_tpe_study_enqueues_the_reference_point_first(tmp_path):
         def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             if not is_baseline:
                 seen.append(variant.irn_settings())
-            return Results(runs=[{"seed_miou": 1.0, "heldout_pseudo_miou": variant.irn_settings()[
-                "sem_seg_bg"] * 100}])  # fmt: skip
+            value = variant.irn_settings()["sem_seg_bg"] * 100
+            return RunResults(runs=[{"seed_miou": 1.0, "heldout_pseudo_miou": value}])
 
     study = studies.run_study(spec, lambda data: Stub([]), storage_url=f"sqlite:///{tmp_path}/t.db",
                               profile="smoke", seeds=(0,), n_trials=3)  # fmt: skip
@@ -176,7 +177,7 @@ def test_optuna_storage_is_readable_by_stock_optuna(tmp_path):
 
     class Stub(StubRunner):
         def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
-            return Results(runs=[{"seed_miou": 10.0 + trial}])
+            return RunResults(runs=[{"seed_miou": 10.0 + trial}])
 
     studies.run_study(spec, lambda d: Stub([]), storage_url=url, profile="smoke", seeds=(0,))
     summaries = optuna.get_all_study_summaries(storage=url)
@@ -194,7 +195,7 @@ def test_calibration_study_scores_the_irn_lift_of_the_baseline_alone(tmp_path):
         def run(self, variant, seed, until, *, study, trial, is_baseline=False, prune_with=None):
             calls.append((variant, is_baseline, until))
             lift = 15.0 if variant.irn_settings()["exp_times"] == 4 else 2.0
-            return Results(runs=[{"variant": variant.name, "seed": seed, "seed_miou": 50.0,
+            return RunResults(runs=[{"variant": variant.name, "seed": seed, "seed_miou": 50.0,
                                   "pseudo_miou": 50.0 + lift}])  # fmt: skip
 
     study = studies.run_study(spec, lambda data: Stub([]), storage_url=f"sqlite:///{tmp_path}/c.db",

@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D
 
 from ..cam_figures import new_figure, save_figure
 from ..errors import C2AMError
-from .schema import LADDER, METRICS, STAGES, Results
+from .schema import LADDER, METRICS, STAGE_TITLES, Results
 from .tables import ladder_variants, ladder_view, seed_deltas, seed_values
 
 logger = logging.getLogger(__name__)
@@ -345,7 +345,7 @@ def plot_per_class(
     """
     from .tables import per_class_frame
 
-    tables = {s: per_class_frame(per_class, s, order, names) for s in STAGES}
+    tables = {s: per_class_frame(per_class, s, order, names) for s in STAGE_TITLES}
     tables = {s: t for s, t in tables.items() if not t.empty}
     if not tables:
         return None
@@ -371,7 +371,7 @@ def plot_per_class(
             linecolor="white",
             cbar_kws={"label": "IoU (%)", "shrink": 0.9},
         )
-        ax.set_title(f"{STAGES[stage]}: IoU per class (mean over seeds)", fontsize=10)
+        ax.set_title(f"{STAGE_TITLES[stage]}: IoU per class (mean over seeds)", fontsize=10)
         ax.set_ylabel("")
         ax.tick_params(axis="x", labelrotation=40, labelsize=8)
         ax.tick_params(axis="y", labelrotation=0, labelsize=8)

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from . import figures as F
 from . import html as H
 from . import tables as T
-from .schema import STAGES, Results, load_results
+from .schema import STAGE_TITLES, Results, load_results
 
 logger = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ def _page(rep: _Report, files: list[str]) -> H.Page:
             )
         )
     per_class = []
-    for stage, stage_title in STAGES.items():
+    for stage, stage_title in STAGE_TITLES.items():
         table = T.per_class_frame(results.per_class, stage, rep.order, rep.names)
         if not table.empty:
             body = H.table_html(table.reset_index())

@@ -35,7 +35,7 @@ __all__ = [
     "RUN_KEYS",
     "Results",
     "SECONDS",
-    "STAGES",
+    "STAGE_TITLES",
     "THRESHOLDS",
     "load_results",
 ]
@@ -129,7 +129,7 @@ SECONDS: dict[str, str] = {
 DIRS = ("classifier_dir", "seeds_dir", "masks_dir", "seg_dir")
 
 # per_class.csv / curves.csv stages -> display names
-STAGES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
+STAGE_TITLES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
 
 _LADDER_ONLY = tuple(c for c, _, _ in LADDER if c not in METRICS)
 _NUMERIC = (*METRICS, *PR_COLUMNS, *THRESHOLDS, *SECONDS, *_LADDER_ONLY, *ORACLE_QUALITY,

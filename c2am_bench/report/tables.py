@@ -24,7 +24,7 @@ from .schema import (
     ORACLE_QUALITY,
     PR_COLUMNS,
     SECONDS,
-    STAGES,
+    STAGE_TITLES,
     THRESHOLDS,
 )
 from .stats import dedupe_runs, mean_ci, paired_delta, paired_differences
@@ -536,4 +536,4 @@ def latex_table(frame: pd.DataFrame, caption: str, label: str) -> str:
 
 def stage_name(stage: str) -> str:
     """Display name of a per-class / curve stage."""
-    return STAGES.get(stage, stage)
+    return STAGE_TITLES.get(stage, stage)

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from mmengine.registry import Registry
 
+from ..run_results import read_json
+
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import Runner, Variant
+    from ..pipeline import Pipeline, Variant
+    from ..run_results import RunSummary
+    from .base import RunPlan
 
 #: Pseudo-mask methods by name (``--pseudo NAME``, ``cam@NAME``, a study's ``pseudo`` key).
 PSEUDO_MASKS = Registry("pseudo-mask method")
 
 
 class PseudoMaskMethod:
-    """Seeds -> pseudo-masks, through the runner's stage cache.
+    """Seeds -> pseudo-masks, through the pipeline's stage cache.
 
-    A subclass implements :meth:`build`. Its stages go through ``runner.cache.build`` (keyed on
+    A subclass implements :meth:`build`. Its stages go through ``pipe.cache.build`` (keyed on
     what they read, atomic) so reruns reuse them. The returned ``"masks"`` folder holds
     ``pseudo_masks/<id>.png`` for every ``train_aug`` image (VOC palette, 0 background,
     ``1..K`` classes) and ``mask_eval/metrics.json`` (:func:`c2am_bench.evaluation.
     evaluate_label_maps` on ``train``), which DeepLabV2 and the report read.
+
+    Attributes:
+        folders: the stage-cache folders it writes (``--force`` accepts these names).
     """
 
-    def build(self, runner: Runner, variant: Variant, seed: int,
+    folders: ClassVar[tuple[str, ...]] = ()
+
+    def build(self, pipe: Pipeline, variant: Variant, seed: int,
               seeds_dir: Path) -> dict[str, Path]:  # fmt: skip
         """Make (or reuse) the variant's pseudo-masks from ``seeds_dir/cams``.
 
@@ -33,6 +42,12 @@ class PseudoMaskMethod:
             provenance (``stage_dirs`` in ``runs.csv``).
         """
         raise NotImplementedError
+
+    def summarise(self, pipe: Pipeline, plan: RunPlan, dirs: dict,
+                  out: RunSummary) -> None:  # fmt: skip
+        """Columns of the method's own stages (the masks' are the ``masks`` stage's); by
+        default the seconds its ``masks`` folder took."""
+        out.row["seconds_pseudo_masks"] = read_json(dirs["masks"] / "stage.json").get("seconds")
 
 
 def pseudo_methods() -> tuple[str, ...]:
