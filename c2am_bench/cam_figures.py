@@ -32,7 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image
 
-from .cams import _atomic_write, load_global_cam, load_seed
+from .atomic import write_file
+from .cams import load_global_cam, load_seed
 from .datasets import voc
 from .datasets.show import colourise
 from .datasets.voc_meta import IGNORE_INDEX, voc_palette
@@ -58,7 +59,7 @@ def save_figure(fig: Figure, out: str | os.PathLike, dpi: int = 110, **metadata:
     """Write ``fig`` as PNG to ``out`` atomically (parents created) and return the path."""
     out = Path(out)
     try:
-        _atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=dpi, metadata=metadata))
+        write_file(out, lambda f: fig.savefig(f, format="png", dpi=dpi, metadata=metadata))
     except OSError as err:
         raise DataError(out, f"cannot write figure ({err})") from None
     finally:

@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .atomic import write_file, write_text
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -263,20 +263,6 @@ def make_seed(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, write: Callable) -> None:
-    """Call ``write(file_object)`` on a temp file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make outputs readable like open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_seed(
     path: str | os.PathLike,
     seed: dict[str, np.ndarray],
@@ -302,7 +288,7 @@ def save_seed(
         "high_res": np.asarray(seed["high_res"]).astype(dtype),
     }
     saver = np.savez_compressed if compress else np.savez
-    _atomic_write(Path(path), lambda f: saver(f, **arrays))
+    write_file(path, lambda f: saver(f, **arrays))
 
 
 def _load_npz(path: Path, required: Sequence[str]) -> dict[str, np.ndarray]:
@@ -460,7 +446,7 @@ class GlobalCAMAccumulator:
         path = Path(path)
         res = self.result()
         arrays = {k: np.asarray(res[k]) for k in ("all", "by_class", "counts", "n_images")}
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        write_file(path, lambda f: np.savez(f, **arrays))
         names = self.class_names or [str(z) for z in range(self.num_classes)]
         summary = {
             "n_images": res["n_images"],
@@ -470,8 +456,7 @@ class GlobalCAMAccumulator:
             "means_all": dict(zip(names, res["means_all"].tolist(), strict=True)),
             "means_by_class": dict(zip(names, res["means_by_class"].tolist(), strict=True)),
         }
-        text = json.dumps(summary, indent=2) + "\n"
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+        write_text(path.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
         return res
 
 

@@ -297,7 +297,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     summary = voc.check_tree(args.root, args.splits, progress=_progress_enabled(args))
     print(voc.format_summary(summary))
     if args.json is not None:
-        _write_text_atomic(args.json, json.dumps(voc.summary_to_dict(summary), indent=1) + "\n")
+        from .atomic import write_json
+
+        write_json(args.json, voc.summary_to_dict(summary))
         print(f"summary written to {args.json}")
     return 0
 
@@ -465,13 +467,6 @@ def cmd_env(args: argparse.Namespace) -> int:
     for key, value in describe().items():
         print(f"{key:>14}: {value}")
     return 0
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -242,7 +242,7 @@ def _events(args):
 
 
 def _job_options(args) -> dict:
-    """The options every job shares, from the common flags (:class:`c2am_bench.jobs._Job`)."""
+    """The common flags as :class:`~c2am_bench.jobs.JobSettings` fields."""
     return dict(
         profile=args.profile, data=args.data, seeds=args.seeds, work_dir=args.work_dir,
         report_dir=args.report_dir, storage=args.storage, force=args.force,

@@ -21,12 +21,9 @@ References:
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -34,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import fill_dir, write_json
 from .environment import cpu_budget
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
@@ -315,9 +313,7 @@ def make_ir_labels(
     )  # fmt: skip
     summary = {**summary, "conf_fg": conf_fg, "conf_bg": conf_bg, "crf": dict(crf or {}),
                "split": split, "data_root": str(data_root), "cams_dir": str(cams_dir)}  # fmt: skip
-    tmp_json = Path(out_dir) / f".{IR_SUMMARY_FILE}.tmp"
-    tmp_json.write_text(json.dumps(summary, indent=1) + "\n")
-    os.replace(tmp_json, Path(out_dir) / IR_SUMMARY_FILE)
+    write_json(Path(out_dir) / IR_SUMMARY_FILE, summary)
     return summary
 
 
@@ -361,19 +357,13 @@ def label_split(
             raise DataError(cams_dir / f"{id_}.npz", f"seed of {split!r} image {id_} is missing")
     workers = min(workers, len(ids))
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tasks = [(label, str(tree.image_path(i)), str(cams_dir / f"{i}.npz"), str(tmp / f"{i}.png"),
-              kwargs) for i in ids]  # fmt: skip
-    start = time.perf_counter()
-    try:
+    def fill(tmp: Path) -> None:
+        tasks = [(label, str(tree.image_path(i)), str(cams_dir / f"{i}.npz"),
+                  str(tmp / f"{i}.png"), kwargs) for i in ids]  # fmt: skip
         _run(tasks, workers, progress, f"{what} {split}")
-        if final.exists():  # os.replace would silently replace an empty dir made meanwhile
-            raise ConfigError(f"{final}: appeared while the {what} were being made")
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    start = time.perf_counter()
+    fill_dir(final, fill, what=what)
     seconds = time.perf_counter() - start
     logger.info("%s: %d images in %.1f s (%d workers)", what, len(ids), seconds, workers)
     return {"n_images": len(ids), "seconds": round(seconds, 3),

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import fill_dir
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
 
@@ -28,20 +27,6 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "boundary_net.pth"
 BOUNDARY_DIR, RW_DIR, PSEUDO_DIR = "boundary", "rw", "pseudo_masks"
-
-
-def _atomic_dir(final: Path, fill: Callable[[Path], None]) -> None:
-    """Run ``fill(tmp)`` on a temp dir beside ``final`` and rename it to ``final`` when done."""
-    if final.exists():
-        raise ConfigError(f"{final}: already exists; remove it to recompute")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        fill(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _save_npz(path: Path, **arrays) -> None:
@@ -103,7 +88,7 @@ def make_boundaries(
                 bar.update(len(batch))
         bar.close()
 
-    _atomic_dir(Path(out_dir) / BOUNDARY_DIR, fill)
+    fill_dir(Path(out_dir) / BOUNDARY_DIR, fill)
     return {"n_images": len(ids), "seconds": round(time.perf_counter() - start, 2)}
 
 
@@ -157,7 +142,7 @@ def make_walk(
             _save_npz(tmp_rw / f"{id_}.npz", keys=seed["keys"], scores=scores.astype(np.float16),
                       size=np.asarray(seed["high_res"].shape[1:], dtype=np.int64))  # fmt: skip
 
-    _atomic_dir(out_dir / RW_DIR, fill)
+    fill_dir(out_dir / RW_DIR, fill)
     return {"n_images": len(ids), "beta": beta, "exp_times": exp_times, "radius": radius,
             "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
 
@@ -191,7 +176,7 @@ def masks_from_walk(
             img.putpalette(palette)
             img.save(tmp / f"{id_}.png")
 
-    _atomic_dir(Path(out_dir) / PSEUDO_DIR, fill)
+    fill_dir(Path(out_dir) / PSEUDO_DIR, fill)
     return {"n_images": len(ids), "sem_seg_bg": sem_seg_bg,
             "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
 

@@ -127,8 +127,12 @@ def check_storage(url: str | None) -> None:
 
 # -- what every job shares ---------------------------------------------------------------------
 @dataclass
-class _Job:
-    """The settings ``compare`` and ``study run`` share (the CLI's common options)."""
+class JobSettings:
+    """The settings ``compare`` and ``study run`` share (the CLI's common options).
+
+    ``plan()`` checks them (and keeps the stage options in their checked, per-stage form);
+    ``run()`` limits the threads, resolves the data and runs.
+    """
 
     profile: str = "default"
     data: Path | None = None
@@ -202,7 +206,7 @@ class CompareOutcome:
 
 
 @dataclass
-class CompareJob(_Job):
+class CompareJob(JobSettings):
     """``compare``: methods x seeds through every stage, results written, report rendered."""
 
     methods: str = "cam,cam_constant,c2am"
@@ -262,8 +266,7 @@ class CompareJob(_Job):
 
         Returns ``(report, machine, out_dir)``; ``out_dir/dry_run.json`` is written.
         """
-        import os
-
+        from .atomic import write_json
         from .dry_run import run_dry
         from .environment import machine
         from .profiles import load_profile
@@ -280,12 +283,9 @@ class CompareJob(_Job):
                          on_event=self.on_event, log_path=out / "errors.log",
                          seg_eval=self.seg_eval)  # fmt: skip
         where = machine()
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / f".dry_run.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({**report.to_dict(), "machine": where,
-                                   "profile": load_profile(self.profile).name,
-                                   "data_root": str(root.resolve())}, indent=1) + "\n")  # fmt: skip
-        os.replace(tmp, out / "dry_run.json")
+        write_json(out / "dry_run.json", {**report.to_dict(), "machine": where,
+                                          "profile": load_profile(self.profile).name,
+                                          "data_root": str(root.resolve())})  # fmt: skip
         return report, where, out
 
 
@@ -294,7 +294,7 @@ class PipelineFactory:
     """One :class:`~c2am_bench.pipeline.Pipeline` per dataset a study's trials ask for: the
     given one, or a SynthVOC regenerated with a trial's ``data.*`` parameters (cached)."""
 
-    def __init__(self, job: _Job, spec_name: str, root: Path, cache) -> None:
+    def __init__(self, job: JobSettings, spec_name: str, root: Path, cache) -> None:
         self.job, self.spec_name, self.root, self.cache = job, spec_name, root, cache
         self._made: dict[str, Any] = {}
 
@@ -333,7 +333,7 @@ class StudyOutcome:
 
 
 @dataclass
-class StudyJob(_Job):
+class StudyJob(JobSettings):
     """``study run NAME``: an Optuna study of ``studies/NAME.yaml`` (or continue it)."""
 
     study: str = ""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .errors import ConfigError, DataError
 from .irn_settings import IRN, IrnSettings
 from .methods import (
@@ -519,8 +520,6 @@ def write_results(results: RunResults, context: dict, out_dir: str | os.PathLike
         "confounders.csv": pd.DataFrame(results.confounders).to_csv(index=False),
         "context.json": json.dumps(context, indent=1, default=str) + "\n",
     }
-    for name, text in files.items():
-        tmp = out_dir / f".{name}.{os.getpid()}.tmp"  # several workers may finish together
-        tmp.write_text(text)
-        os.replace(tmp, out_dir / name)
+    for name, text in files.items():  # several workers may finish together: each file whole
+        write_text(out_dir / name, text)
     return out_dir

@@ -23,8 +23,6 @@ Atrous Convolution, and Fully Connected CRFs", TPAMI 2018, https://arxiv.org/abs
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import time
@@ -34,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_json
 from .errors import C2AMError, ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -259,17 +258,5 @@ def evaluate_segmentor(
         "seconds": round(time.perf_counter() - start, 2),
     }
     if out_dir is not None:
-        _write_json_atomic(Path(out_dir) / METRICS_FILE, metrics)
+        write_json(Path(out_dir) / METRICS_FILE, metrics)
     return metrics
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ConfigError(f"{path}: cannot write ({err.strerror or err})") from None

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import write_json
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -158,9 +159,7 @@ class StageCache:
     def _finish(self, folder: Path, stage: str, key: str, seconds: float, meta: dict) -> None:
         info = {"stage": stage, "key": key, "seconds": round(seconds, 2),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta}  # fmt: skip
-        tmp = folder / f".{DONE_FILE}.tmp"
-        tmp.write_text(json.dumps(info, indent=1, default=str) + "\n")
-        os.replace(tmp, folder / DONE_FILE)
+        write_json(folder / DONE_FILE, info)
 
     def build(self, stage: str, key: str, fill: Callable[[Path], dict | None], **meta) -> Path:
         """Return the finished ``<stage>/<key>``; compute it atomically with ``fill`` if needed.

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .atomic import write_path, write_text
 from .config_loading import load_config
 from .errors import C2AMError, CheckpointError, ConfigError, TrainingDiverged
 
@@ -217,10 +218,10 @@ def train(
     }
     if get_rank() == 0:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
-        _atomic_save(lambda p: torch.save(model.state_dict(), p), work_dir / weights_name)
-        _atomic_save(lambda p: cfg.dump(str(p)), work_dir / "config.py")
+        write_path(work_dir / weights_name, lambda p: torch.save(model.state_dict(), p))
+        write_path(work_dir / "config.py", lambda p: cfg.dump(str(p)))
         text = json.dumps(metrics, indent=1) + "\n"
-        _atomic_save(lambda p: Path(p).write_text(text), work_dir / METRICS_FILE)
+        write_text(work_dir / METRICS_FILE, text)
     if torch.distributed.is_initialized():
         # every rank returns only once rank 0's files exist (a caller may read them next)
         torch.distributed.barrier()
@@ -296,9 +297,3 @@ def _final_metrics(runner, cfg) -> dict:
     if cfg.get("test_dataloader"):
         metrics.update({f"test/{k}": v for k, v in (runner.test() or {}).items()})
     return metrics
-
-
-def _atomic_save(write, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
