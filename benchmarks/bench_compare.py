@@ -154,6 +154,47 @@ def plot_scaling(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+BUDGET_BEGIN, BUDGET_END = "<!-- budget:begin -->", "<!-- budget:end -->"
+BUDGET_ROWS = {"seconds_classifier": "classifier", "seconds_seeds": "seeds",
+               "seconds_ir_labels": "IR labels", "seconds_boundary": "boundary net + maps",
+               "seconds_walk": "walk + masks", "seconds_seg": "DeepLabV2 training"}  # fmt: skip
+
+
+def budget_section(figures: dict) -> str:
+    """Seconds per stage (summed over the methods, per seed) of each timed default compare,
+    and what the stages leave (evaluations, oracle ladder, report) -- the stage budget."""
+    runs = [f for f in figures["compare"] if f["profile"] == "default" and f.get("stage_seconds")]
+    if not runs:
+        return ""
+    m = figures["machine"]
+    # a commit's run names the commit; this tree's its folder's absolute path
+    names = ["this tree" if Path(f["code"]).is_absolute() else f["code"] for f in runs]
+    head = " | ".join(f"{n} ({f.get('seeds', '0')})" for n, f in zip(names, runs, strict=True))
+    lines = [BUDGET_BEGIN, f"Stage budget of the default compare on {m['cpu']} ({m['cores']} "
+             "cores): seconds per stage, summed over the three methods of a seed (each stage's "
+             "own time from `runs.csv`), per timed run (commit, seeds).", "",
+             f"| stage | {head} |", "|---|" + "---:|" * len(runs)]  # fmt: skip
+    totals = [0.0] * len(runs)
+    for col, title in BUDGET_ROWS.items():
+        cells = []
+        for i, f in enumerate(runs):
+            rows = f["stage_seconds"]
+            n_seeds = len({r["seed"] for r in rows}) or 1
+            s = sum(float(r[col]) for r in rows if r.get(col) not in (None, "")) / n_seeds
+            totals[i] += s
+            cells.append(f"{s:.0f}")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    rest = [f["wall_seconds"] / (len({r["seed"] for r in f["stage_seconds"]}) or 1) - t
+            for f, t in zip(runs, totals, strict=True)]  # fmt: skip
+    lines.append("| the rest: evaluations, oracle ladder (first seed), report | "
+                 + " | ".join(f"{r:.0f}" for r in rest) + " |")
+    lines.append("| **wall per seed** | " + " | ".join(
+        f"**{f['wall_seconds'] / (len({r['seed'] for r in f['stage_seconds']}) or 1):.0f}**"
+        for f in runs) + " |")  # fmt: skip
+    lines.append(BUDGET_END)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", default="smoke", help="comma-separated: smoke,default")
@@ -163,6 +204,11 @@ def main() -> int:
         type=Path,
         default=None,
         help="run this tree's compare in this folder (keeps cache and report)",
+    )
+    parser.add_argument(
+        "--budget-only",
+        action="store_true",
+        help="rewrite the stage-budget section from results/compare.json and stop",
     )
     parser.add_argument(
         "--seeds",
@@ -175,6 +221,11 @@ def main() -> int:
         help="also time the compare of this commit, right after (a ratio)",
     )
     args = parser.parse_args()
+    readme = ROOT / "benchmarks" / "README.md"
+    if args.budget_only:
+        saved = json.loads((ROOT / "benchmarks" / "results" / "compare.json").read_text())
+        write_readme_section(readme, BUDGET_BEGIN, BUDGET_END, budget_section(saved))
+        return 0
     figures: dict = {"machine": machine_info(with_torch=True), "compare": [], "scaling": []}
     lines = ["<!-- compare:begin -->",
              f"Last run {time.strftime('%Y-%m-%dT%H:%M:%S%z')} on {figures['machine']['cpu']}, "
@@ -192,7 +243,8 @@ def main() -> int:
                          + ([f"<= {m_goal / 1024**3:.0f} GiB"] if m_goal else []))  # fmt: skip
         verdict = "pass" if ok else "MISS"
         if t_goal is None:  # the time goal is the ratio to --baseline-commit, on its own row
-            verdict = f"memory {verdict}; time: the ratio below (needs --baseline-commit)"
+            verdict = f"memory {verdict}; time: " + ("the ratio below" if args.baseline_commit
+                                                    else "needs --baseline-commit")
         label = f"--profile {profile}" + (f" --seeds {args.seeds}" if args.seeds != "0" else "")
         lines.append(f"| `{label}` | {f['wall_seconds'] / 60:.1f} min | "
                      f"{f['peak_rss_bytes'] / 1024**3:.2f} GiB | {goal} | {verdict} |")  # fmt: skip
@@ -232,7 +284,10 @@ def main() -> int:
     lines.append("<!-- compare:end -->")
     out = ROOT / "benchmarks" / "results" / "compare.json"
     out.write_text(json.dumps(figures, indent=1) + "\n")
-    write_readme_section(ROOT / "benchmarks" / "README.md", lines[0], lines[-1], "\n".join(lines))
+    write_readme_section(readme, lines[0], lines[-1], "\n".join(lines))
+    budget = budget_section(figures)
+    if budget:
+        write_readme_section(readme, BUDGET_BEGIN, BUDGET_END, budget)
     print("\n".join(lines[1:-1]))
     return 0
 

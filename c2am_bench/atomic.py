@@ -24,7 +24,10 @@ __all__ = ["fill_dir", "write_file", "write_json", "write_path", "write_text"]
 
 def _temp_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the temp name ends like the target: writers that choose a format by the name
+    # (mmengine's Config.dump, torch.save callers) write the same bytes
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)  # fmt: skip
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are readable like open() makes them
     return Path(tmp)

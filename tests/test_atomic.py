@@ -25,6 +25,17 @@ def test_files_appear_whole_readable_and_without_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob(".*")) == []
 
 
+def test_the_temp_name_ends_like_the_target_for_writers_that_choose_by_suffix(tmp_path):
+    from mmengine.config import Config
+
+    seen = []
+    write_path(tmp_path / "config.py", lambda tmp: seen.append(tmp.name) or tmp.write_text(""))
+    assert seen[0].endswith(".py")
+    cfg = Config(dict(a=1, b=dict(c="x")))
+    out = write_path(tmp_path / "dumped.py", lambda tmp: cfg.dump(str(tmp)))
+    assert Config.fromfile(str(out)).to_dict() == {"a": 1, "b": {"c": "x"}}
+
+
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     out = write_text(tmp_path / "m.txt", "old")
 
