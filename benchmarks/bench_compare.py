@@ -186,8 +186,11 @@ def budget_section(figures: dict) -> str:
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     rest = [f["wall_seconds"] / (len({r["seed"] for r in f["stage_seconds"]}) or 1) - t
             for f, t in zip(runs, totals, strict=True)]  # fmt: skip
-    lines.append("| the rest: evaluations, oracle ladder (first seed), report | "
-                 + " | ".join(f"{r:.0f}" for r in rest) + " |")
+    lines.append(
+        "| the rest: evaluations, oracle ladder (first seed), report | "
+        + " | ".join(f"{r:.0f}" for r in rest)
+        + " |"
+    )
     lines.append("| **wall per seed** | " + " | ".join(
         f"**{f['wall_seconds'] / (len({r['seed'] for r in f['stage_seconds']}) or 1):.0f}**"
         for f in runs) + " |")  # fmt: skip
@@ -243,8 +246,9 @@ def main() -> int:
                          + ([f"<= {m_goal / 1024**3:.0f} GiB"] if m_goal else []))  # fmt: skip
         verdict = "pass" if ok else "MISS"
         if t_goal is None:  # the time goal is the ratio to --baseline-commit, on its own row
-            verdict = f"memory {verdict}; time: " + ("the ratio below" if args.baseline_commit
-                                                    else "needs --baseline-commit")
+            verdict = f"memory {verdict}; time: " + (
+                "the ratio below" if args.baseline_commit else "needs --baseline-commit"
+            )
         label = f"--profile {profile}" + (f" --seeds {args.seeds}" if args.seeds != "0" else "")
         lines.append(f"| `{label}` | {f['wall_seconds'] / 60:.1f} min | "
                      f"{f['peak_rss_bytes'] / 1024**3:.2f} GiB | {goal} | {verdict} |")  # fmt: skip

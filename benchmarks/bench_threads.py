@@ -49,15 +49,20 @@ def job(args: argparse.Namespace) -> None:
 
     def refuse(stage: str, key: str, what: str) -> None:
         if stage == "classifier" and what != "reused":
-            raise SystemExit(f"bench_threads: no cached baseline classifier for seed {args.seed} "
-                             f"in {args.scratch / 'classifier'} (run the default first)")
+            raise SystemExit(
+                f"bench_threads: no cached baseline classifier for seed {args.seed} "
+                f"in {args.scratch / 'classifier'} (run the default first)"
+            )
 
     cache = StageCache(args.scratch, on_event=refuse)
     data = next(p for p in (args.scratch / "data").iterdir() if not p.name.startswith(".")) / "voc"
-    opts = {"train_cfg.max_iters": args.iters, "train_cfg.val_interval": 10**6,
-            "train_dataloader.num_workers": args.loader_workers,
-            "param_scheduler.0.end": args.iters,
-            "train_dataloader.persistent_workers": args.loader_workers > 0}
+    opts = {
+        "train_cfg.max_iters": args.iters,
+        "train_cfg.val_interval": 10**6,
+        "train_dataloader.num_workers": args.loader_workers,
+        "param_scheduler.0.end": args.iters,
+        "train_dataloader.persistent_workers": args.loader_workers > 0,
+    }
     runner = Pipeline(data, cache, profile="default", stage_options={"segmentor": opts})
     start = time.perf_counter()
     segmentor(runner, args.seed, data / AUG_MASK_DIR, modes=())
@@ -123,8 +128,11 @@ def main(argv=None) -> int:
     ap.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--readme-only", action="store_true",
-                    help="rewrite the README section from the saved --out file")
+    ap.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="rewrite the README section from the saved --out file",
+    )
     args = ap.parse_args(argv)
     if args.job:
         job(args)
@@ -148,8 +156,14 @@ def main(argv=None) -> int:
             if n_jobs == 1:  # one after the other: time two single jobs in sequence
                 a, b = (layout(args, 1, threads, run) for _ in range(2))
                 wall = a["wall_s"] + b["wall_s"]
-                row = {**a, "jobs": 2, "layout": f"1x{threads} twice", "wall_s": round(wall, 1),
-                       "job_s": a["job_s"] + b["job_s"], "jobs_per_min": round(120 / wall, 3)}
+                row = {
+                    **a,
+                    "jobs": 2,
+                    "layout": f"1x{threads} twice",
+                    "wall_s": round(wall, 1),
+                    "job_s": a["job_s"] + b["job_s"],
+                    "jobs_per_min": round(120 / wall, 3),
+                }
             else:
                 row = layout(args, n_jobs, threads, run)
             rows.append(row)
@@ -162,8 +176,10 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     write_readme_section(readme, BEGIN, END, readme_section(result))
     for r in rows:
-        print(f"{r['layout']:>12s}: wall {r['wall_s']:7.1f} s for 2 jobs, "
-              f"{r['throughput_vs_sequential']:.2f}x the sequential throughput")
+        print(
+            f"{r['layout']:>12s}: wall {r['wall_s']:7.1f} s for 2 jobs, "
+            f"{r['throughput_vs_sequential']:.2f}x the sequential throughput"
+        )
     return 0
 
 

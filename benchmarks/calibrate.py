@@ -72,7 +72,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         row = runner.run(variant, seed, args.until, oracle=not args.no_oracle).runs[0]
         record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "seed": seed,
-                  "method": args.method, "pseudo": args.pseudo, "seconds": round(time.perf_counter() - start, 1),
+                  "method": args.method, "pseudo": args.pseudo,
+                  "seconds": round(time.perf_counter() - start, 1),
                   **{c: row.get(c) for c in COLUMNS}}  # fmt: skip
         for c in COLUMNS:
             print(f"seed {seed} {c:32s} {row.get(c)}")

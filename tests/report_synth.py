@@ -171,6 +171,13 @@ def build_results(
                 for c in classes:
                     iou = round(float(rng.uniform(5, 90)), 3)
                     per_class.append({**tag, "stage": stage, "class": c, "iou": iou})
+            if row["oracle"]:  # the rungs' per-class rows, from their own stream
+                rungs = ["oracle_gt_boundary", "oracle_gt_ir"]
+                rungs += ["oracle_seg_gt"] if "seg" in stages else []
+                for stage in rungs:
+                    for c in classes:
+                        iou = round(float(rng_oracle.uniform(5, 90)), 3)
+                        per_class.append({**tag, "stage": stage, "class": c, "iou": iou})
             for stage in [s for s in stages if s != "seg"]:
                 peak = 0.2 + 0.05 * rng.random()
                 for t in np.round(np.arange(0.05, 0.61, 0.01), 2):

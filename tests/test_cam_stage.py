@@ -25,6 +25,7 @@ def compared(smoke_data, tmp_path_factory):
     runner = pipeline.Pipeline(smoke_data, StageCache(work / "cache"), profile="smoke", seg_eval=())
     variants = [pipeline.parse_method(m) for m in pipeline.METHODS]
     results = pipeline.compare(runner, variants, [0], until="masks")
+    pipeline.write_results(results, {}, work / "results")
     return work, {r["variant"]: r for r in results.runs}
 
 
@@ -60,6 +61,15 @@ def test_the_baseline_climbs_the_oracle_ladder(compared, smoke_data):
     assert str(smoke_data / "SegmentationClassAug") in net_cfg
     n_train = len(voc.open_tree(smoke_data).read_split("train"))
     assert len(list((Path(chain["oracle_gt_ir_walk"]) / "rw").glob("*.npz"))) == n_train
+    # the rungs class by class in per_class.csv, for the baseline only; their means are the rungs
+    import pandas as pd
+
+    per_class = pd.read_csv(work / "results" / "per_class.csv")
+    classes = ["background", *voc.open_tree(smoke_data).class_names]
+    for rung in ("oracle_gt_boundary", "oracle_gt_ir"):
+        mine = per_class[per_class["stage"] == rung]
+        assert set(mine["variant"]) == {"cam"} and sorted(mine["class"]) == sorted(classes)
+        assert mine["iou"].mean() == pytest.approx(cam[f"{rung}_miou"], abs=0.01)
     # confounder shares: four regions that sum to 100 for every method
     for r in rows.values():
         total = sum(r[f"cam_mass_{k}"] for k in ("body", "part", "context", "elsewhere"))

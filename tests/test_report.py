@@ -378,6 +378,49 @@ def test_ladder_one_dot_per_seed(loaded):
     _check_on_top(ax, cols)
 
 
+def test_ladder_per_class_reads_every_rung_of_the_laddered_seeds(loaded, results_dir):
+    """One row per class, one column per rung in the ladder's order; each cell the mean of that
+    class's per_class.csv rows over the seeds the ladder was climbed at; a variant that did not
+    climb it has no frame."""
+    from c2am_bench.report.schema import LADDER, LADDER_STAGES
+
+    runs, _ = loaded
+    per_class = pd.read_csv(results_dir / "per_class.csv")
+    frame = T.ladder_class_frame(per_class, runs, "cam")
+    assert list(frame.columns) == [rung for _, rung, _ in LADDER]
+    assert list(frame.index) == list(dict.fromkeys(per_class["class"]))
+    for col, rung, _ in LADDER:
+        stage = per_class["stage"] == LADDER_STAGES[col]
+        mine = per_class[(per_class["variant"] == "cam") & stage]
+        for cls, iou in mine.groupby("class")["iou"].mean().items():
+            assert frame.loc[cls, rung] == pytest.approx(iou)
+    assert T.ladder_class_frame(per_class, runs, "c2am").empty
+    # climbed at the first seed only: the other seeds' seed/pseudo/seg rows are left out
+    first = runs.assign(oracle=runs["oracle"].astype(bool) & (runs["seed"] == SEEDS[0]))
+    one = T.ladder_class_frame(per_class, first, "cam")
+    seed0 = per_class[(per_class["variant"] == "cam") & (per_class["seed"] == SEEDS[0])]
+    want = seed0[seed0["stage"] == "seed"].set_index("class")["iou"]
+    assert one["seeds (best t)"].to_dict() == pytest.approx(want.to_dict())
+
+
+def test_ladder_per_class_figure_marks_the_lost_class(loaded, results_dir, tmp_path):
+    """A class that falls at the pseudo-mask rung gets the most negative cell of the change
+    panel, and the figure is drawn."""
+    runs, summary = loaded
+    per_class = pd.read_csv(results_dir / "per_class.csv")
+    drop = (
+        (per_class["variant"] == "cam")
+        & (per_class["stage"] == "pseudo")
+        & (per_class["class"] == per_class["class"].iloc[1])
+    )
+    per_class.loc[drop, "iou"] = 0.0
+    out = figures.plot_ladder_per_class(per_class, summary, runs, tmp_path / "classes.png")
+    _non_blank(out)
+    frame = T.ladder_class_frame(per_class, runs, "cam")
+    change = frame.diff(axis=1)["the method's pseudo-masks"]
+    assert change.idxmin() == per_class["class"].iloc[1]
+
+
 def test_figures_have_one_seed_legend_entry(loaded, tmp_path, monkeypatch):
     """The multi-panel figures say "one dot per seed" once, in the figure legend."""
     runs, summary = loaded
@@ -423,6 +466,7 @@ FIGURES = (
     "metrics.png",
     "deltas.png",
     "oracle_ladder.png",
+    "oracle_ladder_classes.png",
     "seed_curves.png",
     "pseudo_curves.png",
     "per_class.png",

@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 from ..cam_figures import new_figure, save_figure
 from ..errors import C2AMError
 from .schema import LADDER, METRICS, STAGE_TITLES, Results
-from .tables import ladder_variants, ladder_view, seed_deltas, seed_values
+from .tables import ladder_class_frame, ladder_variants, ladder_view, seed_deltas, seed_values
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ __all__ = [
     "plot_cam_figures",
     "plot_deltas",
     "plot_ladder",
+    "plot_ladder_per_class",
     "plot_metric_bars",
     "plot_optuna",
     "plot_per_class",
@@ -750,6 +751,58 @@ def plot_ladder(
                  "(hatched = oracle rung; Δ = change from the rung above; grey: the ceiling's "
                  "gap over DeepLabV2)", fontsize=10)  # fmt: skip
     _figure_legend(fig, _seed_legend())
+    return save_figure(fig, out)
+
+
+# short column names of the per-class ladder (LADDER's rung titles are sentences)
+LADDER_SHORT = {
+    "seeds (best t)": "seeds", "walk over the GT boundary": "walk: GT boundary",
+    "walk over a boundary net trained on GT IR labels": "walk: GT-IR net",
+    "the method's pseudo-masks": "pseudo-masks", "DeepLabV2 on the method's pseudo-masks":
+    "DeepLabV2", "DeepLabV2 on GT masks (ceiling)": "DeepLabV2 on GT",
+}  # fmt: skip
+
+
+def plot_ladder_per_class(
+    per_class: pd.DataFrame, summary: pd.DataFrame, runs: pd.DataFrame, out: str | os.PathLike
+) -> Path | None:
+    """The oracle ladder class by class, for every variant that climbed it: IoU per class and
+    rung (left) and its change from the rung above (right, red = lost), so the class a stage
+    loses on stands out (:func:`~c2am_bench.report.tables.ladder_class_frame`); ``None`` when
+    no run has per-class ladder rows."""
+    display = dict(zip(summary["variant"], summary["display"], strict=True))
+    tables = {v: ladder_class_frame(per_class, runs, v) for v in ladder_variants(summary, runs)}
+    tables = {v: t.rename(columns=LADDER_SHORT) for v, t in tables.items() if not t.empty}
+    if not tables:
+        return None
+    n_cls = max(t.shape[0] for t in tables.values())
+    fig = new_figure(figsize=(12.5, (0.36 * n_cls + 1.9) * len(tables) + 0.8))
+    axes = fig.subplots(len(tables), 2, squeeze=False)
+    for (left, right), (name, table) in zip(axes, tables.items(), strict=True):
+        sns.heatmap(table, ax=left, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f",
+                    annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                    cbar_kws={"label": "IoU (%)", "shrink": 0.9})  # fmt: skip
+        change = table.diff(axis=1).iloc[:, 1:]
+        # the ceiling's column is a gap, not a loss: it saturates rather than setting the scale
+        scaled = change.drop(columns=["DeepLabV2 on GT"], errors="ignore").to_numpy()
+        lim = max(10.0, float(np.nanmax(np.abs(scaled))) if np.isfinite(scaled).any() else 10.0)
+        sns.heatmap(change, ax=right, vmin=-lim, vmax=lim, cmap="RdBu", center=0, annot=True,
+                    fmt="+.0f", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                    cbar_kws={"label": "change from the rung to its left (points)",
+                              "shrink": 0.9})  # fmt: skip
+        left.set_title(f"{display.get(name, name)}: IoU per class and rung", fontsize=10,
+                       loc="left")  # fmt: skip
+        right.set_title("change from the rung before (red: lost there)", fontsize=10, loc="left")
+        for ax in (left, right):
+            ax.set_ylabel("")
+            ax.set_xlabel("")
+            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+            ax.tick_params(axis="y", labelrotation=0, labelsize=8)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+    fig.suptitle("Where mIoU is lost, class by class (mean over the seeds the ladder was "
+                 "climbed at; seeds, walks and pseudo-masks on train, DeepLabV2 on val)",
+                 fontsize=10)  # fmt: skip
     return save_figure(fig, out)
 
 

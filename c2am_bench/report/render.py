@@ -282,6 +282,14 @@ def _figures(rep: _Report, out: Path, study) -> None:
         "DeepLabV2 on them, DeepLabV2 on GT masks (the ceiling); one dot per seed",
     )
     add(
+        F.plot_ladder_per_class(
+            results.per_class, summary, runs, out / "oracle_ladder_classes.png"
+        ),
+        "Where mIoU is lost, class by class",
+        "the oracle ladder per class: IoU at every rung (left) and its change from the rung "
+        "before (right); the class a stage loses on stands out in red",
+    )
+    add(
         F.plot_confounder_shares(results.confounders, order, names, out / "confounders.png"),
         "Where the CAM mass lies (SynthVOC confounder maps)",
         "share of each class's CAM mass on its object's body, its discriminative part, its "

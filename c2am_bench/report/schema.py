@@ -29,6 +29,7 @@ __all__ = [
     "CONFOUNDER_COLUMNS",
     "DELTA_METRICS",
     "LADDER",
+    "LADDER_STAGES",
     "ORACLE_QUALITY",
     "METRICS",
     "PR_COLUMNS",
@@ -130,6 +131,13 @@ DIRS = ("classifier_dir", "seeds_dir", "masks_dir", "seg_dir")
 
 # per_class.csv / curves.csv stages -> display names
 STAGE_TITLES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
+
+# The ladder's rungs (LADDER's columns) -> their per_class.csv stage, for the per-class ladder.
+LADDER_STAGES: dict[str, str] = {
+    "seed_miou": "seed", "oracle_gt_boundary_miou": "oracle_gt_boundary",
+    "oracle_gt_ir_miou": "oracle_gt_ir", "pseudo_miou": "pseudo", "seg_miou": "seg",
+    "oracle_seg_gt_miou": "oracle_seg_gt",
+}  # fmt: skip
 
 _LADDER_ONLY = tuple(c for c, _, _ in LADDER if c not in METRICS)
 _NUMERIC = (*METRICS, *PR_COLUMNS, *THRESHOLDS, *SECONDS, *_LADDER_ONLY, *ORACLE_QUALITY,

@@ -20,6 +20,7 @@ from .schema import (
     CONFOUNDER_COLUMNS,
     DELTA_METRICS,
     LADDER,
+    LADDER_STAGES,
     METRICS,
     ORACLE_QUALITY,
     PR_COLUMNS,
@@ -34,6 +35,7 @@ __all__ = [
     "TABLE1_METRICS",
     "confounder_frame",
     "environment_frame",
+    "ladder_class_frame",
     "ladder_frame",
     "ladder_view",
     "format_ci",
@@ -215,6 +217,33 @@ def ladder_view(summary: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame
         return summary, runs
     sub = runs[runs["seed"].isin(seeds)]
     return summary_frame(sub, summary["variant"].iloc[0]), sub  # the baseline is listed first
+
+
+def ladder_class_frame(per_class: pd.DataFrame, runs: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The oracle ladder of one variant per class: IoU (percent, mean over the seeds at which the
+    ladder was climbed), one row per class, one column per rung in :data:`LADDER` order (the
+    rung's title); rungs without per-class rows are left out, and so is the background class's
+    row only when no rung has it. Empty when the variant did not climb the ladder.
+
+    The mean over the classes of a column is that rung's mIoU, so this is where the figure's
+    bars come from, class by class: the class whose IoU falls at a rung is where that stage loses.
+    """
+    if "oracle" not in runs.columns:
+        return pd.DataFrame()
+    seeds = set(runs.loc[runs["oracle"].astype(bool) & (runs["variant"] == variant), "seed"])
+    sub = per_class[(per_class["variant"] == variant) & per_class["seed"].isin(seeds)]
+    sub = sub.drop_duplicates(subset=["seed", "stage", "class"])
+    titles = {LADDER_STAGES[c]: rung for c, rung, _ in LADDER if c in LADDER_STAGES}
+    sub = sub[sub["stage"].isin(titles)]
+    if sub.empty or not set(sub["stage"]) - {"seed", "pseudo", "seg"}:
+        return pd.DataFrame()
+    classes = list(dict.fromkeys(sub["class"]))
+    table = sub.pivot_table(index="class", columns="stage", values="iou", aggfunc="mean")
+    stages = [s for s in titles if s in table.columns]
+    table = table.loc[classes, stages].rename(columns=titles)
+    table.index.name = "class"
+    table.columns.name = None
+    return table
 
 
 def ladder_frame(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

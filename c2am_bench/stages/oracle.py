@@ -69,8 +69,11 @@ class OracleStage(Stage):
             m = read_json(dirs[rung] / "mask_eval" / "metrics.json")
             out.row[f"{rung}_miou"] = pct(m.get("mIoU"))
             out.row[f"{rung}_miou_best"] = pct(m.get("best_miou"))
+            out.per_class(rung, m.get("per_class_iou"))
         b = read_json(dirs["oracle_gt_ir_bdir"] / "boundary_eval" / "metrics.json")
         out.row["oracle_gt_ir_boundary_f"] = pct(b.get("f_score"))
         if "oracle_seg_gt" in dirs:
             s = read_json(dirs["oracle_seg_gt"] / "metrics.json")
             out.row["oracle_seg_gt_miou"] = mm_pct(s.get("seg/mIoU"))
+            out.per_class("oracle_seg_gt", {k.split("IoU.", 1)[1]: v / 100 for k, v in s.items()
+                                            if k.startswith("seg/IoU.")})  # fmt: skip
