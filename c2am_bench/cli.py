@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="discriminative part radius / object radius, default 0.15",
     )
+    synth.add_argument(
+        "--part-contrast",
+        type=_probability,
+        default=None,
+        help="part colour vs the body's: 1 its own colour (default), 0 none, between a blend",
+    )
     synth.set_defaults(func=cmd_data_synth)
 
     check = dsub.add_parser("check", help="validate a VOC-layout tree and print a summary")
@@ -279,6 +285,7 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
         p_context_absent=args.p_context_absent,
         cooccur_strength=args.cooccur_strength,
         part_size=args.part_size,
+        part_contrast=args.part_contrast,
     )
     start = time.perf_counter()
     meta = synthvoc.generate(cfg, args.out, progress=_progress_enabled(args))

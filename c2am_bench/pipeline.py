@@ -57,7 +57,7 @@ SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (-
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
-               "shared_appearance")  # fmt: skip
+               "shared_appearance", "part_contrast")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -217,8 +217,6 @@ def data_fingerprint(root: Path) -> str:
 def synth_data(cache: StageCache, profile: str, overrides: Mapping[str, float],
                progress: bool = False) -> Path:  # fmt: skip
     """A SynthVOC tree with generator ``overrides`` (a study's data parameters), cached."""
-    from dataclasses import asdict
-
     from .datasets import synthvoc
 
     unknown = set(overrides) - set(DATA_PARAMS)
@@ -229,7 +227,7 @@ def synth_data(cache: StageCache, profile: str, overrides: Mapping[str, float],
     if prof.synthvoc is None:
         raise ConfigError(f"profile {prof.name!r} generates no SynthVOC (it needs --data)")
     cfg = synthvoc.make_config(prof.synthvoc, **overrides)
-    key = stage_key("data", asdict(cfg))
+    key = stage_key("data", cfg.params())
     folder = cache.build(
         "data", key, lambda tmp: synthvoc.generate(cfg, tmp / "voc", progress=progress) and None
     )

@@ -76,6 +76,9 @@ class SynthConfig:
             colours (class i is in group i mod ceil(K / size)), so only the shape and the small
             part tell them apart -- as fur tells a dog from a cat no better than a face does.
             1 gives every class its own look.
+        part_contrast: how far the part's colour departs from the body's: 1 paints it in its
+            own saturated colour (the default; a strong edge), 0 leaves the body's texture (no
+            part at all, like ``part_size`` 0), in between blends the two.
         max_objects: at most this many objects per image (1..3 drawn, VOC-like).
         jpeg_quality: JPEG quality of ``JPEGImages``.
     """
@@ -99,6 +102,17 @@ class SynthConfig:
     shared_appearance: int = 2
     max_objects: int = 3
     jpeg_quality: int = 90
+    part_contrast: float = 1.0
+
+    def params(self) -> dict:
+        """The generator's parameters as written to ``synthvoc.json`` and hashed into the stage
+        cache: every field, less those added after format 2 while at the value that draws what
+        format 2 drew, so a tree made before they existed keeps its meta and its cache keys."""
+        out = dataclasses.asdict(self)
+        for name, neutral in NEUTRAL_PARAMS.items():
+            if out[name] == neutral:
+                del out[name]
+        return out
 
     def __post_init__(self) -> None:
         checks = [
@@ -117,7 +131,7 @@ class SynthConfig:
             ("object_scale", 0.05 <= self.object_scale[0] <= self.object_scale[1] <= 0.6,
              "must be (lo, hi) with 0.05 <= lo <= hi <= 0.6"),
         ]  # fmt: skip
-        for name in ("p_context", "p_context_absent", "cooccur_strength"):
+        for name in ("p_context", "p_context_absent", "cooccur_strength", "part_contrast"):
             checks.append((name, 0.0 <= getattr(self, name) <= 1.0, "must be in [0, 1]"))
         if self.n_cooccur_pairs is not None:
             ok = 0 <= self.n_cooccur_pairs <= self.num_classes // 2
@@ -157,6 +171,10 @@ def make_config(profile: str = "default", **overrides) -> SynthConfig:
         raise ConfigError(f"synthvoc: unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     params = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
     return SynthConfig(**params)
+
+
+# parameters added after format 2, at the value that draws format 2's images (SynthConfig.params)
+NEUTRAL_PARAMS = {"part_contrast": 1.0}
 
 
 @dataclass(frozen=True)
@@ -316,7 +334,11 @@ def render_image(cfg: SynthConfig, specs: list[ClassSpec], rng: np.random.Genera
                 np.hypot(u - sp.part_position[0], v - sp.part_position[1]) <= cfg.part_size
             )
             img[obj] = rgb[obj]
-            img[part] = np.asarray(sp.part_colour, np.float32)
+            if cfg.part_contrast == 1.0:  # format 2's images, bit for bit
+                img[part] = np.asarray(sp.part_colour, np.float32)
+            else:
+                a = np.float32(cfg.part_contrast)
+                img[part] = (1 - a) * img[part] + a * np.asarray(sp.part_colour, np.float32)
             label[obj] = c + 1
             instance[obj] = n
             confounders[obj] = confounder_code(BODY, c + 1)
@@ -389,7 +411,7 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, *, progress: bool = True)
             "class_names": [sp.name for sp in specs],
             "palette": [list(rgb) for rgb in voc_palette(cfg.num_classes + 1)],
             "ignore_index": IGNORE_INDEX,
-            "generator": dataclasses.asdict(cfg),
+            "generator": cfg.params(),
             "seed": cfg.seed,
             "splits": {k: len(v) for k, v in ids.items()},
             "confounders": [dataclasses.asdict(sp) for sp in specs],
@@ -482,7 +504,7 @@ def ensure(cfg: SynthConfig, out: str | os.PathLike, *, progress: bool = True) -
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"{meta_path}: unreadable ({err})") from None
-    want = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    want = json.loads(json.dumps(cfg.params()))
     have = meta.get("generator", {})
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if meta.get("format_version") != FORMAT_VERSION or diff:
