@@ -96,3 +96,30 @@ def test_shares_over_a_split_with_gt_shaped_cams(tmp_path):
     assert m["mean"]["mass_body"] + m["mean"]["mass_part"] == pytest.approx(1.0)
     assert m["mean"]["mass_context"] == pytest.approx(0.0)
     assert (tmp_path / "out" / "metrics.json").is_file()
+
+
+def test_part_contrast_blends_the_part_and_leaves_the_rest():
+    """part_contrast a paints the part (1 - a) x body + a x part colour; nothing else moves, and
+    at 1.0 the parameter is not written into the meta or the cache key (format 2 unchanged)."""
+    full = list(_samples(6))
+    half = list(_samples(6, part_contrast=0.5))
+    none = list(_samples(6, part_contrast=0.0))
+    seen = 0
+    for (_, specs, f), (_, _, h), (_, _, z) in zip(full, half, none, strict=True):
+        kind, index = decode_confounders(f.confounders)
+        part = kind == PART
+        np.testing.assert_array_equal(f.mask, h.mask)
+        np.testing.assert_array_equal(f.confounders, z.confounders)  # the part is still marked
+        # outside the parts the three images are identical (the same random draws)
+        np.testing.assert_array_equal(f.image[~part], h.image[~part])
+        np.testing.assert_array_equal(f.image[~part], z.image[~part])
+        for c in np.unique(index[part]):
+            px = part & (index == c)
+            colour = np.asarray(specs[c - 1].part_colour, np.float32)
+            body = z.image[px].astype(np.float32)  # a = 0: the body's own texture
+            want = 0.5 * body + 0.5 * colour
+            assert np.abs(h.image[px].astype(np.float32).mean(0) - want.mean(0)).max() < 4
+            seen += 1
+    assert seen >= 5
+    assert "part_contrast" not in synthvoc.make_config("default").params()
+    assert synthvoc.make_config("default", part_contrast=0.5).params()["part_contrast"] == 0.5
