@@ -37,7 +37,7 @@ bench: setup
 	$(PY) benchmarks/bench_compare.py --profiles smoke,default --scaling
 
 data-show: setup
-	$(PY) -m c2am_bench.cli data show data/synthvoc-default-v2 $(ARGS)
+	$(PY) -m c2am_bench.cli data show data/synthvoc-default-v3 $(ARGS)
 
 clean-venv:
 	rm -rf .venv

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any wo
 from _common import machine_info, write_readme_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO / "data" / "synthvoc-default-v2"
+DEFAULT_DATA = REPO / "data" / "synthvoc-default-v3"
 DEFAULT_CACHE = REPO / "work_dirs" / "cache"  # make compare's stage cache
 README = REPO / "benchmarks" / "README.md"
 BEGIN, END = "<!-- crf:begin -->", "<!-- crf:end -->"

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any wo
 from _common import machine_info, write_readme_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO / "data" / "synthvoc-default-v2"
+DEFAULT_DATA = REPO / "data" / "synthvoc-default-v3"
 DEFAULT_CONFIG = REPO / "mm_configs" / "cam" / "cam_r18lite_15e_synthvoc-128.py"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "seeds.json"
 README = REPO / "benchmarks" / "README.md"

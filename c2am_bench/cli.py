@@ -20,7 +20,7 @@ from . import __version__
 from .errors import C2AMError
 from .irn_settings import IRN
 
-DEFAULT_DATA = Path("data/synthvoc-default-v2")  # = datasets.synthvoc.default_root("default")
+DEFAULT_DATA = Path("data/synthvoc-default-v3")  # = datasets.synthvoc.default_root("default")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -72,7 +72,7 @@ def test_synth_refuses_to_overwrite_user_files(tmp_path):
 def test_compare_smoke_generates_and_validates_the_dataset(tmp_path):
     proc = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "data/synthvoc-smoke-v2/synthvoc.json").is_file()
+    assert (tmp_path / "data/synthvoc-smoke-v3/synthvoc.json").is_file()
     assert "generated" in proc.stdout and "train_aug" in proc.stdout
     again = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert again.returncode == 0 and "reused" in again.stdout

@@ -21,7 +21,7 @@ def _samples(n: int, **overrides):
 
 def test_confounder_map_agrees_with_the_mask_and_the_drawing():
     seen_context = seen_part = 0
-    for _, specs, s in _samples(30):
+    for _, specs, s in _samples(30, part_contrast=1.0):
         kind, index = decode_confounders(s.confounders)
         obj = np.isin(kind, (BODY, PART))
         valid = s.mask != 255
@@ -101,7 +101,7 @@ def test_shares_over_a_split_with_gt_shaped_cams(tmp_path):
 def test_part_contrast_blends_the_part_and_leaves_the_rest():
     """part_contrast a paints the part (1 - a) x body + a x part colour; nothing else moves, and
     at 1.0 the parameter is not written into the meta or the cache key (format 2 unchanged)."""
-    full = list(_samples(6))
+    full = list(_samples(6, part_contrast=1.0))
     half = list(_samples(6, part_contrast=0.5))
     none = list(_samples(6, part_contrast=0.0))
     seen = 0
@@ -121,5 +121,6 @@ def test_part_contrast_blends_the_part_and_leaves_the_rest():
             assert np.abs(h.image[px].astype(np.float32).mean(0) - want.mean(0)).max() < 4
             seen += 1
     assert seen >= 5
-    assert "part_contrast" not in synthvoc.make_config("default").params()
-    assert synthvoc.make_config("default", part_contrast=0.5).params()["part_contrast"] == 0.5
+    assert "part_contrast" not in synthvoc.make_config("default", part_contrast=1.0).params()
+    assert "part_contrast" not in synthvoc.make_config("smoke").params()
+    assert synthvoc.make_config("default").params()["part_contrast"] == 0.65

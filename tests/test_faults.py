@@ -60,7 +60,7 @@ def test_study_stopped_with_ctrl_c_continues_without_loss_or_duplicates(smoke_da
     from optuna.trial import TrialState
 
     os.makedirs(tmp_path / "data")
-    os.symlink(smoke_data, tmp_path / "data" / "synthvoc-smoke-v2")
+    os.symlink(smoke_data, tmp_path / "data" / "synthvoc-smoke-v3")
     url = f"sqlite:///{tmp_path / 'work' / 'studies.db'}"
     cmd = [*CLI, "study", "run", "formulation", "--profile", "smoke", "--work-dir", "work"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,

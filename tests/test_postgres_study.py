@@ -101,7 +101,7 @@ def test_two_workers_one_killed_every_grid_point_once(postgres_url, tmp_path):
     from c2am_bench.cli import main
 
     assert main(["-q", "data", "synth", "--profile", PROFILE,
-                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v2")]) == 0  # fmt: skip
+                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v3")]) == 0  # fmt: skip
     a = _worker(tmp_path, postgres_url, "a")
     b = _worker(tmp_path, postgres_url, "b")
     victim = None
@@ -268,7 +268,7 @@ def test_four_workers_started_at_once_on_fresh_databases_all_exit_0(postgres_url
     from c2am_bench.cli import main
 
     assert main(["-q", "data", "synth", "--profile", PROFILE,
-                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v2")]) == 0  # fmt: skip
+                 "--out", str(tmp_path / "data" / "synthvoc-smoke-v3")]) == 0  # fmt: skip
     for r in range(1, 4):
         url = _fresh_db(postgres_url, f"c2am_r{r}")
         argvs = [["study", "run", "formulation", "--profile", PROFILE, "--storage", url,

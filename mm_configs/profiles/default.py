@@ -4,7 +4,7 @@
 # from IRN's with (c2am_bench/irn_settings.py). `--profile NAME` reads mm_configs/profiles/NAME.py;
 # `--profile path/to/mine.py` reads a file of yours (start it with _base_ = [<one of these>]).
 
-# The SynthVOC generator profile the data is made with (in data/synthvoc-<profile>-v2) when no
+# The SynthVOC generator profile the data is made with (in data/synthvoc-<profile>-v3) when no
 # --data is given; None: --data is required.
 synthvoc = 'default'
 

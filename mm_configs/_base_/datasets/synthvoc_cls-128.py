@@ -2,7 +2,7 @@
 # to 128 px images: random long side in [0.5, 1.0] x 2 crop (IRN: 320-640 for crop 512), flip,
 # random crop with padding, batch 16.
 dataset_type = 'VOCClsDataset'
-data_root = 'data/synthvoc-default-v2'
+data_root = 'data/synthvoc-default-v3'
 crop_size = (128, 128)
 # Pad with the ImageNet mean (BGR) so padding is 0 after normalisation, as IRN pads after it.
 mean_bgr = (104, 116, 124)

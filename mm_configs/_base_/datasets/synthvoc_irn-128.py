@@ -3,7 +3,7 @@
 # the same for images of about that size), flip, random crop (image padded with the mean, label
 # with 255), IRN batch 32 -> 16 here. Set ir_label_dir (<cam run>/ir_labels) to use it.
 dataset_type = 'BaseSegDataset'
-data_root = 'data/synthvoc-default-v2'
+data_root = 'data/synthvoc-default-v3'
 ir_label_dir = None
 crop_size = (128, 128)
 mean_bgr = (104, 116, 124)

@@ -8,7 +8,7 @@
 # trains on the ground truth (an upper bound). classes: K + 1 names from synthvoc.json
 # (background first); the lead's stage sets them and num_classes from the dataset.
 dataset_type = 'BaseSegDataset'
-data_root = 'data/synthvoc-default-v2'
+data_root = 'data/synthvoc-default-v3'
 pseudo_mask_dir = None
 crop_size = (128, 128)
 classes = ('background', 'stripes_disc', 'checker_box', 'dots_triangle', 'stripes_cross',
