@@ -152,7 +152,12 @@ PROFILES: dict[str, dict] = {
     # Tens of tiny images: for tests and the smoke pipeline. At 48 px a part of 0.15 is under two
     # pixels, so the smoke data keeps the stronger part and context of format 1.
     "smoke": dict(
-        num_classes=4, image_size=48, n_train=48, n_val=16, p_context=0.8, part_size=0.25,
+        num_classes=4,
+        image_size=48,
+        n_train=48,
+        n_val=16,
+        p_context=0.8,
+        part_size=0.25,
         part_contrast=1.0,
     ),
     # Sized so the full three-method CPU comparison fits its budget on 2 cores.
