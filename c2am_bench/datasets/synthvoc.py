@@ -343,11 +343,9 @@ def render_image(cfg: SynthConfig, specs: list[ClassSpec], rng: np.random.Genera
                 np.hypot(u - sp.part_position[0], v - sp.part_position[1]) <= cfg.part_size
             )
             img[obj] = rgb[obj]
-            if cfg.part_contrast == 1.0:  # format 2's images, bit for bit
-                img[part] = np.asarray(sp.part_colour, np.float32)
-            else:
-                a = np.float32(cfg.part_contrast)
-                img[part] = (1 - a) * img[part] + a * np.asarray(sp.part_colour, np.float32)
+            # at part_contrast 1 this is exactly the part colour (0 * x + 1 * c): format 2's images
+            a = np.float32(cfg.part_contrast)
+            img[part] = (1 - a) * img[part] + a * np.asarray(sp.part_colour, np.float32)
             label[obj] = c + 1
             instance[obj] = n
             confounders[obj] = confounder_code(BODY, c + 1)
