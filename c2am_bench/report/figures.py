@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D
 
 from ..cam_figures import new_figure, save_figure
 from ..errors import C2AMError
-from .schema import LADDER, METRICS, STAGE_TITLES, Results
+from .schema import LADDER, LADDER_SHORT, METRICS, STAGE_TITLES, Results
 from .tables import ladder_class_frame, ladder_variants, ladder_view, seed_deltas, seed_values
 
 logger = logging.getLogger(__name__)
@@ -754,15 +754,6 @@ def plot_ladder(
     return save_figure(fig, out)
 
 
-# short column names of the per-class ladder (LADDER's rung titles are sentences)
-LADDER_SHORT = {
-    "seeds (best t)": "seeds", "walk over the GT boundary": "walk: GT boundary",
-    "walk over a boundary net trained on GT IR labels": "walk: GT-IR net",
-    "the method's pseudo-masks": "pseudo-masks", "DeepLabV2 on the method's pseudo-masks":
-    "DeepLabV2", "DeepLabV2 on GT masks (ceiling)": "DeepLabV2 on GT",
-}  # fmt: skip
-
-
 def plot_ladder_per_class(
     per_class: pd.DataFrame, summary: pd.DataFrame, runs: pd.DataFrame, out: str | os.PathLike
 ) -> Path | None:
@@ -772,7 +763,8 @@ def plot_ladder_per_class(
     no run has per-class ladder rows."""
     display = dict(zip(summary["variant"], summary["display"], strict=True))
     tables = {v: ladder_class_frame(per_class, runs, v) for v in ladder_variants(summary, runs)}
-    tables = {v: t.rename(columns=LADDER_SHORT) for v, t in tables.items() if not t.empty}
+    short = {rung: LADDER_SHORT[col] for col, rung, _ in LADDER}
+    tables = {v: t.rename(columns=short) for v, t in tables.items() if not t.empty}
     if not tables:
         return None
     n_cls = max(t.shape[0] for t in tables.values())

@@ -29,6 +29,7 @@ __all__ = [
     "CONFOUNDER_COLUMNS",
     "DELTA_METRICS",
     "LADDER",
+    "LADDER_SHORT",
     "LADDER_STAGES",
     "ORACLE_QUALITY",
     "METRICS",
@@ -131,6 +132,13 @@ DIRS = ("classifier_dir", "seeds_dir", "masks_dir", "seg_dir")
 
 # per_class.csv / curves.csv stages -> display names
 STAGE_TITLES = {"seed": "seeds", "pseudo": "pseudo-masks", "seg": "segmentation (val)"}
+
+# The ladder's rungs (LADDER's columns) -> short names, for the per-class ladder's columns.
+LADDER_SHORT: dict[str, str] = {
+    "seed_miou": "seeds", "oracle_gt_boundary_miou": "walk: GT boundary",
+    "oracle_gt_ir_miou": "walk: GT-IR net", "pseudo_miou": "pseudo-masks",
+    "seg_miou": "DeepLabV2", "oracle_seg_gt_miou": "DeepLabV2 on GT",
+}  # fmt: skip
 
 # The ladder's rungs (LADDER's columns) -> their per_class.csv stage, for the per-class ladder.
 LADDER_STAGES: dict[str, str] = {
