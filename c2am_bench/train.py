@@ -112,6 +112,18 @@ def _prepare_runtime(cfg, launcher: str) -> None:
             )
 
 
+def _unbind_console(logger, sink) -> None:
+    """Remove ``logger``'s console handlers bound to ``sink``.
+
+    mmengine keeps a finished Runner's logger as its current instance, and later messages
+    (a registry's warning, say) go through it: a handler on the closed ``/dev/null`` sink would
+    print a "Logging error" traceback instead. The work dir's file handler stays.
+    """
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sink:
+            logger.removeHandler(handler)
+
+
 def train(
     cfg,
     *,
@@ -191,6 +203,8 @@ def train(
             finally:
                 if runner is not None:
                     release_loader_workers(runner)
+                    if quiet_console:  # the sink closes here; mmengine keeps the logger
+                        _unbind_console(runner.logger, sink)
     except FileNotFoundError:
         raise
     except TrainingDiverged as err:

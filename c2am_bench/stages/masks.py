@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..run_results import pct, read_json
 from .base import STAGES, Stage
-from .pseudo_masks import PSEUDO_MASKS
+from .pseudo_masks import build_pseudo_mask_method
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import Pipeline, Variant
@@ -30,7 +30,7 @@ _BOUNDARY_COLUMNS = {"boundary_f": _NAN, "boundary_precision": _NAN, "boundary_r
 def masks(pipe: Pipeline, variant: Variant, seed: int, seeds_dir: Path) -> dict[str, Path]:
     """The variant's pseudo-mask method (``irn``, ``crf`` or a registered one of the user's),
     its stages cached and evaluated; the folders by name, ``"masks"`` among them."""
-    method = PSEUDO_MASKS.build(dict(type=variant.pseudo))
+    method = build_pseudo_mask_method(variant.pseudo)
     dirs = method.build(pipe, variant, seed, seeds_dir)
     if "masks" not in dirs:
         raise ConfigError(f"pseudo-mask method {variant.pseudo!r} returned no 'masks' folder")
@@ -56,6 +56,6 @@ class MasksStage(Stage):
             "pseudo_fg_recall": pct(m.get("fg_recall")),
             **_TIMING_COLUMNS, "masks_dir": str(dirs["masks"]), **_BOUNDARY_COLUMNS,
         })  # fmt: skip
-        PSEUDO_MASKS.build(dict(type=plan.variant.pseudo)).summarise(pipe, plan, dirs, out)
+        build_pseudo_mask_method(plan.variant.pseudo).summarise(pipe, plan, dirs, out)
         out.per_class("pseudo", m.get("per_class_iou"))
         out.curve(dirs["masks"] / "mask_eval" / "curve.csv", "sem_seg_bg", "pseudo")

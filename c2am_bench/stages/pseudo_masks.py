@@ -50,6 +50,13 @@ class PseudoMaskMethod:
         out.row["seconds_pseudo_masks"] = read_json(dirs["masks"] / "stage.json").get("seconds")
 
 
+def build_pseudo_mask_method(name: str) -> PseudoMaskMethod:
+    """The registered pseudo-mask method ``name``, built in this registry's own scope: after an
+    mmengine Runner the default scope is ``mmseg``, and a plain ``build`` would warn through the
+    finished Runner's logger that ``mmseg`` is not in this registry's tree."""
+    return PSEUDO_MASKS.build(dict(type=name, _scope_=PSEUDO_MASKS.scope))
+
+
 def pseudo_methods() -> tuple[str, ...]:
     """The registered pseudo-mask method names, ``irn`` first."""
     names = sorted(PSEUDO_MASKS.module_dict)

@@ -24,8 +24,8 @@ segmentor = dict(
     options={},
     # DeepLabV2's backbone starts from the baseline classifier of the same seed where no ImageNet
     # weights exist (VOC's starts from ImageNet, AdvCAM #9: 69.2 with, 62.9 without). Measured on
-    # the calibrated default (CAM pseudo-masks 65.4): val mIoU 53.5 from scratch, 59.2
-    # initialised (600 iterations), 61.5 at 900, 62.8 at 1,200 (_base_/schedules/seg_cpu.py).
+    # format 2 (CAM pseudo-masks 65.4): val mIoU 53.5 from scratch, 59.2 initialised (600
+    # iterations); the schedule's length is in _base_/schedules/seg_cpu.py (2,400 iterations).
     backbone_from_classifier=True,
     # Evaluations beside the plain one on `val` (compare --seg-eval). On 128 px images TTA and
     # CRF *lower* mIoU (README: "Final segmentation"); with the plain one they took 47-50 s a

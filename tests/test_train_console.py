@@ -1,0 +1,45 @@
+"""After a quiet training the process keeps logging cleanly: mmengine keeps the finished Runner's
+logger as its current instance, so nothing may be left bound to the closed console sink, and the
+package's registries build in their own scope although the Runner left ``mmseg`` as the default
+one."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mmengine.logging import MMLogger, print_log
+
+from c2am_bench.stages import PseudoMaskMethod, build_stage
+from c2am_bench.stages.pseudo_masks import build_pseudo_mask_method
+from c2am_bench.train import load_config, train
+
+REPO = Path(__file__).resolve().parent.parent
+CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
+
+
+def test_messages_after_a_quiet_training_reach_a_live_handler(smoke_data, tmp_path, capsys):
+    options = {
+        "train_dataloader.dataset.data_root": str(smoke_data),
+        "val_dataloader.dataset.data_root": str(smoke_data), "model.head.num_classes": 4,
+        "train_dataloader.num_workers": 0, "train_dataloader.persistent_workers": False,
+        "val_dataloader.num_workers": 0, "val_dataloader.persistent_workers": False,
+        "train_cfg.max_epochs": 1, "visualizer.name": "test_train_console",
+    }  # fmt: skip
+    cfg = load_config(CAM_CFG, options, tmp_path / "run")
+    train(cfg, resume=False, stage="classifier", quiet_console=True)
+    capsys.readouterr()
+    logger = MMLogger.get_current_instance()
+    assert not [h for h in logger.handlers if type(h) is logging.StreamHandler and h.stream.closed]
+    print_log("a message after the training", logger="current", level=logging.WARNING)
+    method = build_pseudo_mask_method("irn")
+    stage = build_stage("masks")
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Failed to search registry" not in err, err
+    assert isinstance(method, PseudoMaskMethod) and "boundary_net" in method.folders
+    assert stage.reads == ("seeds",)
+    for handler in logger.handlers:  # the message went to the run's log file
+        handler.flush()
+    (log,) = (tmp_path / "run").glob("*/*.log")
+    text = log.read_text()
+    assert "a message after the training" in text and "Failed to search registry" not in text
