@@ -125,7 +125,7 @@ def build_stage(name: str) -> Stage:
     if name not in STAGES.module_dict:
         raise ConfigError(f"unknown pipeline stage {name!r}; registered: "
                           f"{', '.join(sorted(STAGES.module_dict))}")  # fmt: skip
-    stage = STAGES.build(dict(type=name, _scope_=STAGES.scope))  # not the Runner's left scope
+    stage = STAGES.get(name)()  # get, not build: no search of the scope a Runner left behind
     if not isinstance(stage, Stage):
         raise ConfigError(f"pipeline stage {name!r} is not a c2am_bench.stages.Stage")
     return stage

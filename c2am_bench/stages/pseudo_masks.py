@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mmengine.registry import Registry
 
+from ..errors import ConfigError
 from ..run_results import read_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,10 +52,17 @@ class PseudoMaskMethod:
 
 
 def build_pseudo_mask_method(name: str) -> PseudoMaskMethod:
-    """The registered pseudo-mask method ``name``, built in this registry's own scope: after an
-    mmengine Runner the default scope is ``mmseg``, and a plain ``build`` would warn through the
-    finished Runner's logger that ``mmseg`` is not in this registry's tree."""
-    return PSEUDO_MASKS.build(dict(type=name, _scope_=PSEUDO_MASKS.scope))
+    """The registered pseudo-mask method ``name``.
+
+    Looked up with ``get``, not ``build``: after an mmengine Runner the default scope is
+    ``mmseg``, and ``build`` would then log that ``mmseg`` is not in this registry's tree (or, in
+    this registry's own scope, that ``c2am_bench.registry`` does not exist).
+    """
+    cls = PSEUDO_MASKS.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown pseudo-mask method {name!r}; choose from "
+                          f"{', '.join(pseudo_methods())}")  # fmt: skip
+    return cls()
 
 
 def pseudo_methods() -> tuple[str, ...]:
