@@ -1,7 +1,7 @@
 """After a quiet training the process keeps logging cleanly: mmengine keeps the finished Runner's
 logger as its current instance, so nothing may be left bound to the closed console sink, and the
-package's registries build in their own scope although the Runner left ``mmseg`` as the default
-one."""
+package's stages and pseudo-mask methods are looked up without mmengine's scope search (the Runner
+left ``mmseg`` as the default scope, which warned)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from c2am_bench.train import load_config, train
 
 REPO = Path(__file__).resolve().parent.parent
 CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
+
+# mmengine's two scope warnings: a default scope not in the registry's tree, a scope whose
+# ``<scope>.registry`` module does not exist
+SCOPE_WARNINGS = ("Failed to search registry", "make sure the registry.py exists")
 
 
 def test_messages_after_a_quiet_training_reach_a_live_handler(smoke_data, tmp_path, capsys):
@@ -35,11 +39,12 @@ def test_messages_after_a_quiet_training_reach_a_live_handler(smoke_data, tmp_pa
     method = build_pseudo_mask_method("irn")
     stage = build_stage("masks")
     err = capsys.readouterr().err
-    assert "Logging error" not in err and "registry" not in err, err
+    assert "Logging error" not in err and not any(w in err for w in SCOPE_WARNINGS), err
     assert isinstance(method, PseudoMaskMethod) and "boundary_net" in method.folders
     assert stage.reads == ("seeds",)
     for handler in logger.handlers:  # the message went to the run's log file
         handler.flush()
     (log,) = (tmp_path / "run").glob("*/*.log")
     text = log.read_text()
-    assert "a message after the training" in text and "registry" not in text
+    assert "a message after the training" in text
+    assert not any(w in text for w in SCOPE_WARNINGS)
