@@ -2,7 +2,8 @@
 
 How the embedded default was chosen (README, "How the default was calibrated"): each run takes
 SynthVOC generator overrides (``--data p_context=0.4``), IRN settings (``--irn sem_seg_bg=0.4``),
-boundary-net config options (``--net train_cfg.max_epochs=15``) and DeepLabV2 config options
+boundary-net config options (``--net train_cfg.max_epochs=15``), baseline-classifier config
+options (``--cls train_cfg.max_epochs=8``) and DeepLabV2 config options
 (``--seg train_cfg.max_iters=2400``), runs the baseline CAM of one
 seed through the stage cache up to the pseudo-masks (``--until seg`` adds DeepLabV2) with the
 oracle ladder, prints the stage profile, and appends it to ``benchmarks/results/calibration.jsonl``.
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="", help="SynthVOC overrides, k=v,k=v")
     ap.add_argument("--irn", default="", help="IRN settings, k=v,k=v")
     ap.add_argument("--net", default="", help="boundary-net config options, k=v,k=v")
+    ap.add_argument("--cls", default="", help="classifier config options, k=v,k=v")
     ap.add_argument("--seg", default="", help="DeepLabV2 config options (--until seg), k=v,k=v")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, one record each")
     ap.add_argument("--until", default="masks", choices=("masks", "seg"))
@@ -63,9 +65,11 @@ def main(argv=None) -> int:
     from c2am_bench.stage_cache import StageCache
 
     data, irn, net, seg = _pairs(args.data), _pairs(args.irn), _pairs(args.net), _pairs(args.seg)
+    cls = _pairs(args.cls)
     cache = StageCache(args.work_dir / "cache")
     root = synth_data(cache, "default", data)
-    runner = Pipeline(root, cache, profile="default", stage_options={"segmentor": seg},
+    options = {"segmentor": seg, "classifier": cls}
+    runner = Pipeline(root, cache, profile="default", stage_options=options,
                     on_event=lambda *e: print(f"[{time.strftime('%H:%M:%S')}] {e[0]} {e[1]} {e[3]}",
                                               flush=True))  # fmt: skip
     variant = Variant(args.method, args.method, irn=irn, boundary_net=net, pseudo=args.pseudo)
@@ -73,7 +77,8 @@ def main(argv=None) -> int:
     for seed in (int(s) for s in args.seeds.split(",")):
         start = time.perf_counter()
         row = runner.run(variant, seed, args.until, oracle=not args.no_oracle).runs[0]
-        record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "seg": seg, "seed": seed,
+        record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "cls": cls, "seg": seg,
+                  "seed": seed,
                   "method": args.method, "pseudo": args.pseudo,
                   "seconds": round(time.perf_counter() - start, 1),
                   **{c: row.get(c) for c in COLUMNS}}  # fmt: skip
