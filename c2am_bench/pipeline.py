@@ -56,8 +56,12 @@ SEG_EVAL_CHOICES = EVAL_MODES  # DeepLabV2's evaluations beside the plain one (-
 # IRN's reference settings (c2am_bench.irn_settings, their one home); the paper's C2AM run used
 # thresholds 0.38 / 0.10 / 0.21.
 IRN_DEFAULTS = IRN.as_dict()
+# SynthVOC generator parameters a study or calibration run may set: the confounders, and the
+# split sizes (``train`` stays a prefix of ``train_aug``, so ``n_train`` 1600 with
+# ``eval_fraction`` 0.125 scores the same 200 images as the default).
 DATA_PARAMS = ("p_context", "p_context_absent", "cooccur_strength", "part_size",
-               "shared_appearance", "part_contrast")  # fmt: skip
+               "shared_appearance", "part_contrast", "n_train", "n_val",
+               "eval_fraction")  # fmt: skip
 
 
 @dataclass(frozen=True)
