@@ -50,7 +50,15 @@ def load_model(
     model = MODELS.build(adapt(model_cfg) if adapt else model_cfg)
     load_into(model, weights, strict=True)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if trained_channels_last(cfg):  # as in training: the CPU default's forwards run ~25 % faster
+        model.to(memory_format=torch.channels_last)
     return model.to(device).eval(), cfg
+
+
+def trained_channels_last(cfg) -> bool:
+    """Whether the run's config trains with :class:`~c2am_bench.hooks.ChannelsLastHook`."""
+    return any(isinstance(h, dict) and h.get("type") == "ChannelsLastHook"
+               for h in cfg.get("custom_hooks") or [])  # fmt: skip
 
 
 def normaliser(cfg) -> Callable:

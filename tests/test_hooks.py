@@ -70,3 +70,32 @@ def test_a_study_trial_prunes_deeplabv2_through_the_runner(tmp_path):
     # without a trial the same runner trains DeepLabV2 to the end (no hook left behind)
     runner.run(pipeline.Variant("cam", "cam"), 0, "seg")
     assert (tmp_path / "cache" / "segmentor" / seg[0][1] / "stage.json").is_file()
+
+
+def test_channels_last_hook_keeps_the_parameters_and_the_outputs():
+    """Weights become NHWC in place: the optimizer's Parameters are the model's, outputs equal."""
+    import torch
+
+    from c2am_bench.hooks import ChannelsLastHook
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=2, dilation=2),
+                                torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 4, 1))  # fmt: skip
+    x = torch.randn(2, 3, 9, 7)
+    model.eval()
+    before = model(x)
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    ChannelsLastHook().before_run(SimpleNamespace(model=model))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model[0].weight.is_contiguous()  # really converted, not NCHW as well
+    assert all(a is b for a, b in zip(params, model.parameters(), strict=True))
+    after = model(x)
+    assert after.is_contiguous(memory_format=torch.channels_last)  # carried through, input NCHW
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    after.sum().backward()
+    w0 = model[0].weight.detach().clone()
+    opt.step()  # the optimizer built before the hook updates the converted weights
+    assert not torch.equal(model[0].weight, w0)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)

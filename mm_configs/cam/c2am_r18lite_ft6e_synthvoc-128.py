@@ -4,7 +4,7 @@
 # Needs model.head.global_cam=<baseline seeds>/global_cam.npz and load_from=<baseline>/classifier.pth.
 _base_ = [
     '../_base_/models/cam_r18lite.py', '../_base_/datasets/synthvoc_cls-128.py',
-    '../_base_/schedules/cam_finetune_cpu.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/cam_finetune_cpu.py', '../_base_/cpu_runtime.py'
 ]
 model = dict(
     head=dict(type='C2AMHead', global_cam=None, aggregation='all', gamma=1.0, pooling='mean',

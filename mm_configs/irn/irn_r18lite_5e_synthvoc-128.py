@@ -3,7 +3,7 @@
 # The schedule departs from IRN's (momentum 0.9, 5 epochs): see _base_/schedules/irn_cpu.py.
 _base_ = [
     '../_base_/models/irn_r18lite.py', '../_base_/datasets/synthvoc_irn-128.py',
-    '../_base_/schedules/irn_cpu.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/irn_cpu.py', '../_base_/cpu_runtime.py'
 ]
 # Affinity-loss radius 5 instead of IRN's 10 (cells at stride 4): IRN's 10 is ~8 % of a VOC
 # image's width, 10 cells here are ~31 % of this 32-cell grid. At 10 most negative pairs join a

@@ -3,7 +3,7 @@
 # dataset classes / model.decode_head.num_classes for a SynthVOC with K != 6.
 _base_ = [
     '../_base_/models/deeplabv2_r18lite-d8.py', '../_base_/datasets/synthvoc_seg-128.py',
-    '../_base_/schedules/seg_cpu.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/seg_cpu.py', '../_base_/cpu_runtime.py'
 ]
 custom_imports = dict(
     imports=_base_.custom_imports.imports + ['c2am_bench.models.deeplabv2',

@@ -1,0 +1,8 @@
+# Runtime of the CPU-default (SynthVOC, r18lite) configs: the shared runtime plus channels-last
+# weights (c2am_bench.hooks.ChannelsLastHook; the inference of a run trained with it converts its
+# model too, c2am_bench.runs.load_model). Measured on a 2-core AMD EPYC, 2026-12-07
+# (benchmarks/README.md, "Channels-last weights"): a training step of the classifier / boundary
+# net / DeepLabV2 takes 0.88 / 0.69 / 0.92x the NCHW time, inference forwards 0.74-0.76x. The
+# paper (GPU) configs keep NCHW: not measured there.
+_base_ = ['./default_runtime.py']
+custom_hooks = [dict(type='ReseedHook'), dict(type='ChannelsLastHook')]
