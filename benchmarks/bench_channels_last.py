@@ -98,6 +98,36 @@ def _step_fn(name: str, model: torch.nn.Module, batch: int, classes: int):
     return step
 
 
+def _forward_fn(name: str, model: torch.nn.Module, batch: int):
+    """A closure running one inference forward (eval mode, no grad), as seeds / maps / eval do."""
+    x = torch.randn(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+
+    @torch.no_grad()
+    def forward():
+        if name == "classifier":
+            return model.cam(x)
+        if name == "boundary net":
+            return model.boundary_logits(x)
+        return model.decode_head(model.backbone(x))
+
+    return forward
+
+
+def _timed(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each closure, the variants alternated every repeat."""
+    times = {v: [] for v in fns}
+    for _ in range(repeats):
+        for v, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[v].append(time.perf_counter() - t0)
+    return times
+
+
+def _median_ms(times: dict[str, list[float]]) -> dict[str, float]:
+    return {v: statistics.median(t[2:]) * 1000 for v, t in times.items()}  # 2 warm-up
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=12, help="steps per variant (2 are warm-up)")
@@ -108,21 +138,21 @@ def main(argv=None) -> int:
     info = machine_info(with_torch=True)
     results = {}
     for name, (config, batch, classes) in MODELS.items():
-        steps = {v: _step_fn(name, _build(config, v == "NHWC"), batch, classes)
-                 for v in ("NCHW", "NHWC")}  # fmt: skip
+        models = {v: _build(config, v == "NHWC") for v in ("NCHW", "NHWC")}
+        steps = {v: _step_fn(name, m, batch, classes) for v, m in models.items()}
         first = {v: s() for v, s in steps.items()}
-        times = {v: [] for v in steps}
-        for _ in range(args.repeats):
-            for v, s in steps.items():
-                t0 = time.perf_counter()
-                s()
-                times[v].append(time.perf_counter() - t0)
-        med = {v: statistics.median(t[2:]) * 1000 for v, t in times.items()}
+        times = _timed(steps, args.repeats)
+        for m in models.values():
+            m.eval()
+        fwd_times = _timed({v: _forward_fn(name, m, 16) for v, m in models.items()}, args.repeats)
+        med, fwd = _median_ms(times), _median_ms(fwd_times)
         results[name] = {
             "config": config, "batch": batch, "median_ms": med,
             "ratio": med["NHWC"] / med["NCHW"],
             "max_abs_diff": float((first["NCHW"] - first["NHWC"]).abs().max()),
-            "raw_s": times,
+            "inference_batch": 16, "inference_median_ms": fwd,
+            "inference_ratio": fwd["NHWC"] / fwd["NCHW"],
+            "raw_s": times, "inference_raw_s": fwd_times,
         }  # fmt: skip
     record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": info, "repeats": args.repeats, "results": results}  # fmt: skip
@@ -130,20 +160,28 @@ def main(argv=None) -> int:
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     rows = "\n".join(
         f"| {n} | {r['batch']} | {r['median_ms']['NCHW']:.0f} | {r['median_ms']['NHWC']:.0f} "
-        f"| {r['ratio']:.2f} | {r['max_abs_diff']:.1e} |"
+        f"| **{r['ratio']:.2f}** | {r['inference_median_ms']['NCHW']:.0f} "
+        f"| {r['inference_median_ms']['NHWC']:.0f} | **{r['inference_ratio']:.2f}** "
+        f"| {r['max_abs_diff']:.1e} |"
         for n, r in results.items()
     )
     section = f"""{BEGIN}
 ## Channels-last weights (`bench_channels_last.py`)
 
-One training step (forward, loss, backward, SGD) of each CPU-default model at 128 px, NCHW
-against channels-last (NHWC) weights as `ChannelsLastHook` sets them, medians of
-{args.repeats - 2} alternated steps on {info["cpu"]} ({info["cores"]} cores, torch
-{info["torch"]}, {info["torch_threads"]} threads), {record["date"][:10]}:
+Each CPU-default model at 128 px with NCHW weights against channels-last (NHWC) weights, as
+`ChannelsLastHook` (training) and `load_model` (inference) set them: one training step (forward,
+loss, backward, SGD) at the training batch, and one inference forward (eval mode, no grad) of a
+batch of 16. Medians of {args.repeats - 2} alternated repeats; machine: {info["cpu"]}
+({info["cores"]} cores), torch {info["torch"]}, {info["torch_threads"]} threads,
+{record["date"][:10]}.
 
-| model | batch | NCHW ms | NHWC ms | NHWC / NCHW | largest output difference |
-|---|---:|---:|---:|---:|---:|
+| model | batch | step NCHW ms | step NHWC ms | step ratio | forward NCHW ms | forward NHWC ms \
+| forward ratio | largest output difference |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
+
+Adopted for the CPU-default configs (`mm_configs/_base_/cpu_runtime.py`); the paper (GPU)
+configs keep NCHW, not measured on a GPU.
 
 Raw figures: `benchmarks/results/channels_last.json`.
 {END}"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
@@ -99,3 +100,29 @@ def test_channels_last_hook_keeps_the_parameters_and_the_outputs():
     opt.step()  # the optimizer built before the hook updates the converted weights
     assert not torch.equal(model[0].weight, w0)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("hooked", [True, False])
+def test_a_run_trained_channels_last_is_loaded_channels_last(tmp_path, hooked):
+    """``load_model`` follows the run's config: NHWC weights where it trained with the hook."""
+    import torch
+    from mmengine.config import Config
+
+    from c2am_bench.runs import load_model
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = Config.fromfile(str(repo / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"))
+    if not hooked:
+        cfg.custom_hooks = [h for h in cfg.custom_hooks if h["type"] != "ChannelsLastHook"]
+    cfg.dump(str(tmp_path / "config.py"))
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import c2am_bench.models  # noqa: F401 - registers the classifier
+
+    init_default_scope("mmseg")
+    torch.save(MODELS.build(cfg.model).state_dict(), tmp_path / "classifier.pth")
+    model, _ = load_model(tmp_path, "classifier.pth", what="classifier", device="cpu")
+    conv = model.backbone.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) == hooked
+    assert conv.is_contiguous() == (not hooked)
