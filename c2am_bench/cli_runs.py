@@ -156,6 +156,15 @@ def add_parsers(sub) -> None:
         help="seeds the oracle ladder climbs at: the first of --seeds (default; the ladder's "
         "GT-label boundary net and DeepLabV2 ceiling cost about one method each) or all",
     )
+    compare.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the method x seed runs in N worker processes side by side, each on "
+        "cores/N threads, after the baseline's seeds (default 1: one after the other; "
+        "trainings on fewer threads sum in another order, so the numbers differ slightly)",
+    )
     compare.add_argument("--name", default=None, help="run name (default compare-<profile>)")
     compare.add_argument(
         "--dry-run",
@@ -227,18 +236,26 @@ def _say(args, text: str) -> None:
         print(text, flush=True)
 
 
-def _events(args):
-    """Stage events -> one terminal line each: which method/seed, stage, reused or computing."""
-    start, seen = time.perf_counter(), set()
+class EventLines:
+    """Stage events -> one terminal line each: which method/seed, stage, reused or computing.
 
-    def on_event(scope: str, stage: str, key: str, what: str) -> None:
-        if args.quiet or what == "done" or (scope, stage, key, what) in seen:
+    A plain object, not a closure, so ``compare --jobs`` can hand it to its worker processes
+    (the seconds count from the same wall-clock start there).
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.start, self.seen = quiet, time.time(), set()
+
+    def __call__(self, scope: str, stage: str, key: str, what: str) -> None:
+        if self.quiet or what == "done" or (scope, stage, key, what) in self.seen:
             return
-        seen.add((scope, stage, key, what))
-        t = time.perf_counter() - start
+        self.seen.add((scope, stage, key, what))
+        t = time.time() - self.start
         print(f"[{t:6.0f}s] {scope:<28} {stage:<13} {what} ({stage}/{key})", flush=True)
 
-    return on_event
+
+def _events(args) -> EventLines:
+    return EventLines(args.quiet)
 
 
 def _job_options(args) -> dict:
@@ -258,7 +275,8 @@ def cmd_compare(args) -> int:
 
     job = CompareJob(**_job_options(args), methods=args.methods, pseudo=args.pseudo,
                      against=args.against, until=args.until, oracle=args.oracle,
-                     oracle_seeds=args.oracle_seeds, name=args.name)  # fmt: skip
+                     oracle_seeds=args.oracle_seeds, name=args.name,
+                     jobs=args.jobs)  # fmt: skip
     plan = job.plan()  # every check before any work
     if args.dry_run:
         from .dry_run import format_report

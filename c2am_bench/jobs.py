@@ -216,6 +216,7 @@ class CompareJob(JobSettings):
     oracle: str | None = None
     oracle_seeds: str = "first"
     name: str | None = None
+    jobs: int = 1  # worker processes for the method x seed runs (c2am_bench.parallel)
 
     def plan(self) -> ComparePlan:
         """Every check that needs no work (one-line errors naming the option at fault)."""
@@ -223,6 +224,8 @@ class CompareJob(JobSettings):
         from .profiles import load_profile
 
         force = self._check_common()
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs {self.jobs}: must be >= 1")
         variants = [parse_method(m, self.pseudo) for m in self.methods.split(",") if m.strip()]
         if not variants:
             raise ConfigError("--methods: name at least one method")
@@ -246,7 +249,7 @@ class CompareJob(JobSettings):
         pipe = self._pipeline(root, StageCache(self.work_dir / "cache", force=plan.force))
         results = compare(pipe, plan.variants, list(self.seeds), until=self.until,
                           against=self.against, oracle=plan.oracle,
-                          oracle_seeds=self.oracle_seeds)  # fmt: skip
+                          oracle_seeds=self.oracle_seeds, jobs=self.jobs)  # fmt: skip
         wall = time.perf_counter() - start
         note = (f"wall time of this invocation: {wall:.0f} s (stages reused from the cache cost "
                 "nothing here; runs.csv has each stage's own time)")  # fmt: skip

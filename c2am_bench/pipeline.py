@@ -482,13 +482,18 @@ def compare(
     against: str = "cam",
     oracle: tuple[str, ...] | None = None,
     oracle_seeds: str = "first",
+    jobs: int = 1,
 ) -> RunResults:
     """Every variant x seed (seed-major, so each seed's shared baseline is built first).
 
     ``oracle``: names of the variants that climb the oracle ladder (default: ``against``).
     ``oracle_seeds``: climb it at the ``"first"`` seed only (a diagnosis; its GT-label boundary
     net and DeepLabV2 ceiling cost about as much as one more method) or at ``"all"`` seeds.
+    ``jobs``: worker processes that run the variant x seed runs side by side, sharing this
+    process's cores (:mod:`c2am_bench.parallel`); 1 runs them here, one after the other.
     """
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be >= 1")
     if oracle_seeds not in ("first", "all"):
         raise ConfigError(f"--oracle-seeds {oracle_seeds!r}: choose first or all")
     names = [v.name for v in variants]
@@ -500,12 +505,18 @@ def compare(
     unknown = sorted(set(ladder) - set(names))
     if unknown:
         raise ConfigError(f"--oracle: {', '.join(unknown)} not among the methods {names}")
+    tasks = [(variant, seed, variant.name == against,
+              (oracle_seeds == "all" or seed == seeds[0]) and variant.name in ladder)
+             for seed in seeds for variant in variants]  # fmt: skip
+    if jobs > 1:
+        from .environment import cpu_budget
+        from .parallel import run_parallel
+
+        baseline = next(v for v in variants if v.name == against)
+        return run_parallel(pipe, tasks, baseline, seeds, until, jobs, cpu_budget())
     results = RunResults()
-    for seed in seeds:
-        climb = oracle_seeds == "all" or seed == seeds[0]
-        for variant in variants:
-            results.extend(pipe.run(variant, seed, until, is_baseline=variant.name == against,
-                                    oracle=climb and variant.name in ladder))  # fmt: skip
+    for variant, seed, is_baseline, oracle in tasks:
+        results.extend(pipe.run(variant, seed, until, is_baseline=is_baseline, oracle=oracle))
     return results
 
 
