@@ -59,9 +59,10 @@ def test_two_jobs_run_every_method_once_in_report_order(smoke_data, tmp_path, ca
     for r in rows:
         assert 0.0 < r["seed_miou"] <= 100.0 and 0.0 < r["pseudo_miou"] <= 100.0
     assert {r["variant"] for r in results.per_class} == {"cam", "cam_constant", "c2am"}
-    # one trained classifier and one seeds folder per method: nothing computed twice
-    for stage in ("classifier", "seeds", "masks"):
-        assert len([p for p in (tmp_path / "cache" / stage).iterdir() if p.is_dir()]) == 3
+    # nothing computed twice: a classifier and seeds per method; masks per method plus the
+    # ladder's two (walks over the GT boundary and over the GT-label boundary net)
+    for stage, n in (("classifier", 3), ("seeds", 3), ("masks", 5)):
+        assert len([p for p in (tmp_path / "cache" / stage).iterdir() if p.is_dir()]) == n
     out = capfd.readouterr().out  # the workers' terminal lines (spawned, same stdout)
     assert len(re.findall(r"cam seed 0 +classifier +computing", out)) == 1
     assert re.search(r"cam seed 0 +classifier +reused", out)  # phase 2 found phase 1's
