@@ -515,8 +515,8 @@ def compare(
         baseline = next(v for v in variants if v.name == against)
         return run_parallel(pipe, tasks, baseline, seeds, until, jobs, cpu_budget())
     results = RunResults()
-    for variant, seed, is_baseline, oracle in tasks:
-        results.extend(pipe.run(variant, seed, until, is_baseline=is_baseline, oracle=oracle))
+    for variant, seed, is_baseline, climb in tasks:
+        results.extend(pipe.run(variant, seed, until, is_baseline=is_baseline, oracle=climb))
     return results
 
 
