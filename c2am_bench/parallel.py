@@ -61,8 +61,6 @@ def worker_spec(pipe: Pipeline) -> WorkerSpec:
     if pipe.cache.force:
         raise ConfigError("--jobs > 1 with --force: recompute those stages with --jobs 1 "
                           "first, then run the compare with --jobs")  # fmt: skip
-    if pipe.shrink is not None:
-        raise ConfigError("--jobs > 1 cannot run a dry run; use --jobs 1")
     try:  # the CLI's EventLines travels; a closure or lambda cannot, so workers stay silent
         on_event = pipe._on_event
         pickle.dumps(on_event)
