@@ -159,7 +159,7 @@ def test_tpe_study_enqueues_the_reference_point_first(tmp_path):
 
     study = studies.run_study(spec, lambda data: Stub([]), storage_url=f"sqlite:///{tmp_path}/t.db",
                               profile="smoke", seeds=(0,), n_trials=3)  # fmt: skip
-    assert seen[0]["conf_fg"] == 0.30 and seen[0]["conf_bg"] == 0.05
+    assert seen[0]["conf_fg"] == 0.50 and seen[0]["conf_bg"] == 0.25
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
     assert study.trials[0].user_attrs["source"] == "reference default"
 
