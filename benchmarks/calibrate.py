@@ -8,6 +8,9 @@ options (``--cls train_cfg.max_epochs=8``) and DeepLabV2 config options
 seed through the stage cache up to the pseudo-masks (``--until seg`` adds DeepLabV2) with the
 oracle ladder, prints the stage profile, and appends it to ``benchmarks/results/calibration.jsonl``.
 ``studies/calibration.yaml`` is the same search as an Optuna study (``study run calibration``).
+``--data-root data/synthvoc-default-v3 --work-dir work_dirs`` calibrates a later stage on the
+classifier and seeds a ``make compare`` left in its cache (the keys then match: a tree generated
+inside the cache is hashed under its cache path, so it would retrain them).
 
     .venv/bin/python benchmarks/calibrate.py --data p_context=0.4,part_size=0.15 \\
         --net train_cfg.max_epochs=15,optim_wrapper.optimizer.momentum=0.9
@@ -30,7 +33,7 @@ COLUMNS = (
     "oracle_gt_boundary_miou", "oracle_gt_boundary_miou_best", "oracle_gt_ir_miou",
     "oracle_gt_ir_miou_best", "boundary_f", "oracle_gt_ir_boundary_f", "ir_fg_precision",
     "ir_coverage", "seg_miou", "seg_train_miou", "oracle_seg_gt_miou", "cam_mass_body",
-    "cam_mass_part", "cam_mass_context", "cam_area_context",
+    "cam_mass_part", "cam_mass_context", "cam_area_context", "heldout_pseudo_miou",
 )  # fmt: skip
 
 
@@ -48,6 +51,10 @@ def _pairs(text: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="", help="SynthVOC overrides, k=v,k=v")
+    ap.add_argument(
+        "--data-root", type=Path, default=None,
+        help="an existing VOC-layout tree instead of generating one (with --work-dir "
+             "work_dirs: a compare's cached classifier and seeds)")  # fmt: skip
     ap.add_argument("--irn", default="", help="IRN settings, k=v,k=v")
     ap.add_argument("--net", default="", help="boundary-net config options, k=v,k=v")
     ap.add_argument("--cls", default="", help="classifier config options, k=v,k=v")
@@ -67,7 +74,9 @@ def main(argv=None) -> int:
     data, irn, net, seg = _pairs(args.data), _pairs(args.irn), _pairs(args.net), _pairs(args.seg)
     cls = _pairs(args.cls)
     cache = StageCache(args.work_dir / "cache")
-    root = synth_data(cache, "default", data)
+    if args.data_root is not None and data:
+        ap.error("--data-root and --data exclude each other: the tree is made already")
+    root = args.data_root or synth_data(cache, "default", data)
     options = {"segmentor": seg, "classifier": cls}
     runner = Pipeline(root, cache, profile="default", stage_options=options,
                     on_event=lambda *e: print(f"[{time.strftime('%H:%M:%S')}] {e[0]} {e[1]} {e[3]}",
@@ -77,7 +86,8 @@ def main(argv=None) -> int:
     for seed in (int(s) for s in args.seeds.split(",")):
         start = time.perf_counter()
         row = runner.run(variant, seed, args.until, oracle=not args.no_oracle).runs[0]
-        record = {"tag": args.tag, "data": data, "irn": irn, "net": net, "cls": cls, "seg": seg,
+        record = {"tag": args.tag, "data": data if args.data_root is None else str(root),
+                  "irn": irn, "net": net, "cls": cls, "seg": seg,
                   "seed": seed,
                   "method": args.method, "pseudo": args.pseudo,
                   "seconds": round(time.perf_counter() - start, 1),
