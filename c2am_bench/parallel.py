@@ -61,8 +61,8 @@ def worker_spec(pipe: Pipeline) -> WorkerSpec:
     if pipe.cache.force:
         raise ConfigError("--jobs > 1 with --force: recompute those stages with --jobs 1 "
                           "first, then run the compare with --jobs")  # fmt: skip
+    on_event = pipe.on_event
     try:  # the CLI's EventLines travels; a closure or lambda cannot, so workers stay silent
-        on_event = pipe._on_event
         pickle.dumps(on_event)
     except (pickle.PicklingError, AttributeError, TypeError):
         on_event = None

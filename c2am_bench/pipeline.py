@@ -330,6 +330,7 @@ class Pipeline:
                               f"{', '.join(SEG_EVAL_CHOICES)} or 'plain'")  # fmt: skip
         self.progress, self.verbose, self.seg_modes = progress, verbose, modes
         self.irn_base = dict(self.prof.irn)
+        self.on_event = on_event  # as given (None: silent); a worker process is made with it
         self._on_event = on_event or (lambda *a: None)
         self._prune_with = None  # the Optuna trial of the run in progress (run(prune_with=))
         self._runners = 0
