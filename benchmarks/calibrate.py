@@ -73,9 +73,9 @@ def main(argv=None) -> int:
 
     data, irn, net, seg = _pairs(args.data), _pairs(args.irn), _pairs(args.net), _pairs(args.seg)
     cls = _pairs(args.cls)
-    cache = StageCache(args.work_dir / "cache")
     if args.data_root is not None and data:
         ap.error("--data-root and --data exclude each other: the tree is made already")
+    cache = StageCache(args.work_dir / "cache")
     root = args.data_root or synth_data(cache, "default", data)
     options = {"segmentor": seg, "classifier": cls}
     runner = Pipeline(root, cache, profile="default", stage_options=options,

@@ -64,3 +64,21 @@ def test_profile_attribution_counts_only_the_main_thread():
     assert out["stages"] == {"segmentor / IterBasedTrainLoop.run": 4.0,
                              "classifier": 2.0, "masks": 1.0}  # fmt: skip
     assert out["shutdown_by_stage"] == {"classifier": 2.0}
+
+
+def test_calibrate_refuses_data_root_with_generator_overrides(tmp_path, capsys):
+    """``--data-root`` reuses a tree as it is; generator overrides on top would be ignored
+    silently, so the two exclude each other (exit 2 naming both, before any stage runs)."""
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from calibrate import main
+    finally:
+        sys.path.remove(str(BENCH))
+    with pytest.raises(SystemExit) as exc:
+        main(["--data-root", str(tmp_path), "--data", "p_context=0.8",
+              "--work-dir", str(tmp_path / "w")])  # fmt: skip
+    assert exc.value.code == 2
+    assert "--data-root and --data exclude each other" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
