@@ -19,7 +19,10 @@ def test_the_builtin_profiles_name_each_stage_config():
     assert names() == ("default", "paper", "smoke")
     default, smoke, paper = (load_profile(n) for n in ("default", "smoke", "paper"))
     assert default.classifier_configs["cam"] == "cam/cam_r18lite_15e_synthvoc-128.py"
-    assert default.irn == {"exp_times": 4, "sem_seg_bg": 0.45} and paper.irn == {}
+    assert default.irn == {"exp_times": 4, "sem_seg_bg": 0.45, "conf_fg": 0.50, "conf_bg": 0.25}
+    assert paper.irn == {}
+    # smoke keeps IRN's IR-label thresholds (format 1 data), the rest of the default's walk
+    assert smoke.irn == {"exp_times": 4, "sem_seg_bg": 0.45, "conf_fg": 0.30, "conf_bg": 0.05}
     assert default.eval_modes == () and smoke.eval_modes == paper.eval_modes == ("tta", "crf")
     assert default.backbone_from_classifier and not paper.backbone_from_classifier
     assert (default.synthvoc, smoke.synthvoc, paper.synthvoc) == ("default", "smoke", None)
@@ -44,7 +47,8 @@ def test_a_user_profile_changes_what_it_names_and_keeps_the_rest(tmp_path):
     )
     path = _profile(tmp_path, body)
     prof = load_profile(str(path))
-    assert prof.name == "mine" and prof.irn == {"exp_times": 4, "sem_seg_bg": 0.5}
+    assert prof.name == "mine"
+    assert prof.irn == {"exp_times": 4, "sem_seg_bg": 0.5, "conf_fg": 0.50, "conf_bg": 0.25}
     assert prof.eval_modes == ("crf",) and prof.segmentor_options == {"train_cfg.max_iters": 300}
     assert prof.classifier_configs == load_profile("default").classifier_configs
     variant = pipeline.Variant("cam", "cam")
