@@ -347,6 +347,22 @@ def test_metric_bars_one_dot_per_seed(loaded, metric):
     _check_on_top(ax, cols)
 
 
+def _arrowheads(ax) -> list[tuple[str, float, float]]:
+    return [(ln.get_marker(), *map(float, ln.get_xydata()[0])) for ln in ax.lines
+            if ln.get_marker() in ("<", ">")]  # fmt: skip
+
+
+def test_metric_bars_mark_an_interval_beyond_the_axis(loaded):
+    runs, summary = loaded
+    assert _arrowheads(figures.draw_metric_bars(summary, runs, "seed_miou")) == []
+    wide = summary.copy()
+    wide.loc[wide.index[0], "seed_miou_ci_high"] = 130.0  # n = 2: t = 12.7 can pass 100
+    wide.loc[wide.index[1], "seed_miou_ci_low"] = -4.0
+    ax = figures.draw_metric_bars(wide, runs, "seed_miou")
+    assert ax.get_xlim() == (0.0, 100.0)
+    assert sorted(_arrowheads(ax)) == [("<", 0.0, 1.0), (">", 100.0, 0.0)]
+
+
 @pytest.mark.parametrize("metric", list(figures.BAR_METRICS))
 def test_deltas_one_dot_per_seed(loaded, metric):
     runs, summary = loaded

@@ -109,6 +109,15 @@ def _lighter(colour, white: float = 0.4) -> tuple[float, float, float]:
     return tuple((1.0 - white) * c + white for c in to_rgb(colour))
 
 
+def _mark_beyond(ax: Axes, row: float, low: float, high: float, xmax: float) -> None:
+    """An arrowhead at the axis end (0 or ``xmax``) of row ``row`` where the interval
+    ``[low, high]`` passes it: mIoU lies in [0, 100] but a t interval of few seeds need not
+    (n = 2: t = 12.7), and the error bar is cut at the axis. NaN ends (one seed) mark nothing."""
+    for beyond, edge, marker in ((high > xmax, xmax, ">"), (low < 0.0, 0.0, "<")):
+        if beyond:
+            ax.plot(edge, row, marker, ms=6, color="black", clip_on=False, zorder=3)
+
+
 def _seed_dots(
     ax: Axes, values, row: float, colour, offset: float = 0.17, spread: float = 0.09
 ) -> PathCollection | None:
@@ -156,7 +165,8 @@ def draw_metric_bars(
     written inside each bar. The dots are the runs the mean was taken over
     (:func:`~c2am_bench.report.tables.seed_values`: repeated identical runs, a study's cached
     baseline, show one dot). A variant with one seed has no error bar (its interval is
-    undefined) and says so; its one dot sits on the bar's end.
+    undefined) and says so; its one dot sits on the bar's end. An interval end outside [0, 100]
+    (few seeds) stops at the axis under an arrowhead.
     """
     if ax is None:
         ax = new_figure(figsize=(5, _height(len(summary)))).subplots()
@@ -183,6 +193,7 @@ def draw_metric_bars(
             edgecolor="black",
             lw=0.5,
         )
+        _mark_beyond(ax, i, low, high, xmax)
         mine = runs[runs["variant"] == row["variant"]].sort_values("seed", kind="stable")
         _seed_dots(ax, mine[metric], i, colour)
         text = f"{mean:.1f}" + (f" ± {(high - low) / 2:.1f}" if np.isfinite(low) else " (n=1)")
@@ -709,6 +720,7 @@ def draw_ladder(
         ax.barh(i, mean, height=0.62, color="white" if oracle else _lighter(color),
                 edgecolor="black", hatch="//" if oracle else None, lw=0.8, xerr=xerr,
                 capsize=3, error_kw={"elinewidth": 1.0})  # fmt: skip
+        _mark_beyond(ax, i, low, high, 100.0)
         _seed_dots(ax, mine[col], i, color)
         ax.text(1, i, f"{mean:.1f}", va="center", ha="left", fontsize=8, zorder=4, bbox=_LABEL_BOX)
         if prev is not None:
