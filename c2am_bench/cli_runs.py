@@ -338,6 +338,18 @@ def _print_table(runs: list[dict]) -> None:
         view = full[[c for c in shares if c in full]].rename(columns=shares)
         print("\nCAM mass (%) on the object's body, its part, its context band, elsewhere (train)")
         print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if "pseudo_err_context" in full:
+        errs = {"label": "method", "seed": "seed", "pseudo_err_context": "masks: context",
+                "pseudo_err_object": "masks: object", "pseudo_err_background": "masks: other bg",
+                "seg_err_context": "seg: context", "seg_err_absent": "seg: absent class",
+                "seg_err_object": "seg: object", "seg_err_background": "seg: other bg"}  # fmt: skip
+        view = full[[c for c in errs if c in full]].rename(columns=errs)
+        print(
+            "\nForeground errors (% of a class's predicted pixels, mean over classes): on its "
+            "context band, class not in the image, another object, other background (masks on "
+            "train, seg on val)"
+        )
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
 
 
 def cmd_study_list(args) -> int:

@@ -90,7 +90,9 @@ def has_confounder_maps(data_root: str | os.PathLike) -> bool:
     return (root / SYNTH_META).is_file() and (root / CONFOUNDER_DIR).is_dir()
 
 
-def _context_of(data_root: Path) -> dict[int, int]:
+def context_index(data_root: Path) -> dict[int, int]:
+    """0-based class id -> its context's index in the confounder maps (1-based), from the
+    tree's ``synthvoc.json``."""
     from .datasets.voc_meta import SYNTH_META
 
     meta = json.loads((data_root / SYNTH_META).read_text())
@@ -118,7 +120,7 @@ def evaluate_confounder_shares(
 
     root = Path(data_root)
     tree = voc.open_tree(root)
-    context_of = _context_of(root)
+    context_of = context_index(root)
     rows = []
     for id_ in tree.read_split(split):
         path = root / CONFOUNDER_DIR / f"{id_}.png"

@@ -177,6 +177,27 @@ def _inputs(tree, ids: list[str], split: str) -> list[dict]:
     return out
 
 
+def predict_split(
+    run_dir: str | os.PathLike, data_root: str | os.PathLike, split: str = "val"
+) -> Iterator[tuple[str, np.ndarray]]:
+    """``(id, (H, W) uint8 labels)`` of a finished DeepLabV2 run for every image of ``split``:
+    plain inference (no TTA, no CRF), the arg-max of what :func:`evaluate_segmentor` scores.
+
+    Raises:
+        DataError / ConfigError / CheckpointError: as :func:`evaluate_segmentor`.
+    """
+    from .datasets import voc
+
+    run_dir = Path(run_dir)
+    tree = voc.open_tree(data_root)
+    ids = tree.read_split(split)
+    infos = _inputs(tree, ids, split)
+    model, cfg = load_segmentor(run_dir)
+    predict = _predictor(model, cfg, run_dir, False)
+    for id_, info in zip(ids, infos, strict=True):
+        yield id_, np.argmax(predict(info), axis=0).astype(np.uint8)
+
+
 def evaluate_segmentor(
     run_dir: str | os.PathLike,
     data_root: str | os.PathLike,

@@ -74,6 +74,23 @@ def test_the_baseline_climbs_the_oracle_ladder(compared, smoke_data):
     for r in rows.values():
         total = sum(r[f"cam_mass_{k}"] for k in ("body", "part", "context", "elsewhere"))
         assert total == pytest.approx(100.0, abs=0.01)
+    # the masks' foreground errors: what is not an error is the class's precision, counted here
+    tree = voc.open_tree(smoke_data)
+    for r in rows.values():
+        masks = Path(json.loads(r["stage_dirs"])["masks"]) / "pseudo_masks"
+        hit = np.zeros(tree.num_classes + 1)
+        pred = np.zeros(tree.num_classes + 1)
+        for id_ in tree.read_split("train"):
+            gt = voc.load_mask(tree.mask_path(id_), tree.num_classes)
+            lab = np.asarray(Image.open(masks / f"{id_}.png"))[gt != 255]
+            gt = gt[gt != 255]
+            pred += np.bincount(lab, minlength=len(pred))
+            hit += np.bincount(lab[lab == gt], minlength=len(hit))
+        fg = pred[1:] > 0
+        precision = 100 * np.mean(hit[1:][fg] / pred[1:][fg])
+        errors = sum(r[f"pseudo_err_{e}"] for e in ("absent", "context", "object", "background"))
+        assert 100 - errors == pytest.approx(precision, abs=0.01)
+        assert r["pseudo_err_absent"] == 0.0
 
 
 def test_seeds_cover_train_aug_with_reference_shapes(compared, smoke_data):

@@ -74,6 +74,17 @@ def test_compare_smoke_generates_and_validates_the_dataset(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data/synthvoc-smoke-v3/synthvoc.json").is_file()
     assert "generated" in proc.stdout and "train_aug" in proc.stdout
+    # the masks' and DeepLabV2's foreground errors by region, printed and in runs.csv
+    assert "Foreground errors" in proc.stdout
+    import pandas as pd
+
+    (runs_csv,) = (tmp_path / "work_dirs" / "runs").glob("*/runs.csv")
+    runs = pd.read_csv(runs_csv)
+    for stage in ("pseudo", "seg"):
+        errs = runs[[f"{stage}_err_{e}" for e in ("absent", "context", "object", "background")]]
+        assert errs.notna().all().all() and errs.ge(0).all().all(), stage
+        assert errs.sum(axis=1).le(100.0 + 1e-6).all(), stage
+    assert (runs["pseudo_err_absent"] == 0).all()  # IRN's masks use the image labels
     again = run_cli("compare", "--profile", "smoke", cwd=tmp_path)
     assert again.returncode == 0 and "reused" in again.stdout
 

@@ -60,10 +60,11 @@ def test_unknown_or_foreign_stages_are_refused(monkeypatch):
 
 
 def test_force_knows_every_folder_the_stages_write():
-    # the folders the cache held before stages were registered components, and no other
+    # the folders the cache held before stages were registered components (and context_errors,
+    # added since), and no other
     before = {"data", "classifier", "seeds", "confounders", "ir_labels", "boundary_net",
               "boundary", "walk", "masks", "crf_masks", "heldout", "segmentor", "seg_eval",
-              "oracle_boundary"}  # fmt: skip
+              "oracle_boundary", "context_errors"}  # fmt: skip
     ours = {"data"} | {f for registry in (STAGES, PSEUDO_MASKS)
                        for cls in registry.module_dict.values()
                        if cls.__module__.startswith("c2am_bench.")

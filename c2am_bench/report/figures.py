@@ -816,8 +816,16 @@ REGION_COLOURS = {"body": "#4c9f70", "part": "#f0a202", "context": "#c44536",
                   "elsewhere": "#b8b8b8"}  # fmt: skip
 
 
-def draw_confounder_shares(shares: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Stacked horizontal bars: share of CAM mass on body / part / context / elsewhere.
+# where a class's predicted pixels lie (c2am_bench.context_errors.ERRORS)
+ERROR_COLOURS = {"correct": "#4c9f70", "context": "#c44536", "absent": "#7b4ea3",
+                 "object": "#f0a202", "background": "#b8b8b8"}  # fmt: skip
+
+
+def draw_confounder_shares(
+    shares: pd.DataFrame, ax: Axes | None = None, colours: Mapping[str, str] = REGION_COLOURS
+) -> Axes:
+    """Stacked horizontal bars: share of CAM mass on body / part / context / elsewhere (or of
+    any other regions, in the order and colours of ``colours``).
 
     Args:
         shares: rows ``label`` (bar name), ``region``, ``share`` (percent); bars keep the
@@ -829,7 +837,7 @@ def draw_confounder_shares(shares: pd.DataFrame, ax: Axes | None = None) -> Axes
     wide = shares.pivot_table(index="label", columns="region", values="share", aggfunc="mean")
     wide = wide.reindex(labels)
     left = np.zeros(len(labels))
-    for region, colour in REGION_COLOURS.items():
+    for region, colour in colours.items():
         if region not in wide.columns:
             continue
         vals = wide[region].fillna(0).to_numpy()
@@ -844,6 +852,42 @@ def draw_confounder_shares(shares: pd.DataFrame, ax: Axes | None = None) -> Axes
     ax.set_xlim(0, 100)
     ax.set_xlabel("share (%)")
     return ax
+
+
+def plot_context_errors(
+    confounders: pd.DataFrame | None, order: Sequence[str], names: Mapping[str, str],
+    out: str | os.PathLike,
+) -> Path | None:  # fmt: skip
+    """Per class and method, where the pixels the pseudo-masks (train) and DeepLabV2 (val) give
+    the class lie: correct, on its context band, in an image without it, on another object, on
+    other background (mean over seeds); ``None`` when no run measured them."""
+    if confounders is None or confounders.empty:
+        return None
+    frame = confounders[confounders["measure"].isin(["pseudo_error", "seg_error"])].copy()
+    if frame.empty:
+        return None
+    frame["share"] = pd.to_numeric(frame["share"], errors="coerce")
+    mean = frame.groupby(["variant", "class", "measure", "region"], as_index=False)["share"].mean()
+    variants = [v for v in order if v in set(mean["variant"])]
+    stages = {"pseudo_error": "masks", "seg_error": "DeepLabV2"}
+    rows = []
+    for c in dict.fromkeys(mean["class"]):
+        for v in variants:
+            for measure, stage in stages.items():
+                sub = mean[(mean["variant"] == v) & (mean["class"] == c)
+                           & (mean["measure"] == measure)]  # fmt: skip
+                rows += [{"label": f"{c} · {names.get(v, v)} · {stage}", "region": r, "share": x}
+                         for r, x in zip(sub["region"], sub["share"], strict=True)]  # fmt: skip
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    fig = new_figure(figsize=(8, 1.2 + 0.26 * len(labels)))
+    ax = fig.subplots()
+    draw_confounder_shares(pd.DataFrame(rows), ax=ax, colours=ERROR_COLOURS)
+    ax.set_xlabel("share of the pixels given the class (%)")
+    handles, legend = ax.get_legend_handles_labels()
+    fig.suptitle("Where each class's predicted pixels lie: pseudo-masks (train) and DeepLabV2 "
+                 "(val)", fontsize=10)  # fmt: skip
+    fig.legend(handles, legend, loc="outside lower center", ncol=5, fontsize=9, frameon=False)
+    return save_figure(fig, out)
 
 
 def plot_confounder_shares(

@@ -296,6 +296,13 @@ def _figures(rep: _Report, out: Path, study) -> None:
         "context band and elsewhere (train split); the grey-labelled 'area' bars are the "
         "regions' shares of the image",
     )
+    add(
+        F.plot_context_errors(results.confounders, order, names, out / "context_errors.png"),
+        "Where the masks' and DeepLabV2's foreground lies (SynthVOC confounder maps)",
+        "per class and method, the pixels the pseudo-masks (train) and DeepLabV2 (val) give "
+        "the class: correct, on its context band, in an image without it (a segmenter has no "
+        "image labels), on another object, on other background",
+    )
     cam_figs, cam_notes = F.plot_cam_figures(results, summary, out, cams)
     rep.figs += cam_figs
     rep.notes += cam_notes
@@ -329,6 +336,8 @@ def _write_markdown(rep: _Report, out: Path) -> None:
                            T.ladder_frame(rep.summary, rep.results.runs)),
         *_optional_section("## CAM mass by SynthVOC region (%, mean over classes)",
                            T.confounder_frame(rep.summary)),
+        *_optional_section("## Foreground errors by SynthVOC region (%, mean over classes)",
+                           T.context_error_frame(rep.summary)),
         "## Environment", "", T.markdown_table(T.environment_frame(ctx)), "",
     ]  # fmt: skip
     (out / "table.md").write_text("\n".join(table_md))
@@ -405,6 +414,21 @@ def _page(rep: _Report, files: list[str]) -> H.Page:
                 "object's body, its discriminative part, its context band (background in the "
                 "ground truth) and elsewhere; C2AM should move mass from the context to the "
                 "body.</p>" + H.table_html(shares),
+            )
+        )
+    errors = T.context_error_frame(summary)
+    if not errors.empty:
+        sections.append(
+            H.Section(
+                "context-errors",
+                "Foreground errors by SynthVOC region (%)",
+                '<p class="note">Of the pixels the pseudo-masks (<code>train</code>) and '
+                "DeepLabV2 (<code>val</code>) give a class, the share on that class's context "
+                "band (background in the ground truth) of an image holding the class, in an "
+                "image without the class (only a segmenter predicting without the image labels "
+                "can), and wrong elsewhere; mean over classes. The rest is the precision. A "
+                "context share that grows from the masks to DeepLabV2 is the confounder learnt "
+                "as the class.</p>" + H.table_html(errors),
             )
         )
     per_class = []

@@ -27,6 +27,7 @@ from ..errors import DataError
 
 __all__ = [
     "CONFOUNDER_COLUMNS",
+    "CONTEXT_ERROR_COLUMNS",
     "DELTA_METRICS",
     "LADDER",
     "LADDER_SHORT",
@@ -106,6 +107,19 @@ CONFOUNDER_COLUMNS: dict[str, str] = {
     "cam_area_part": "part area",
     "cam_area_context": "context area",
     "cam_area_elsewhere": "area elsewhere",
+}
+# Where the foreground of the pseudo-masks (train) and of DeepLabV2 (val) goes wrong (percent of
+# each class's predicted pixels, mean over classes; c2am_bench.context_errors): on the class's
+# context band, in an image without the class, on another class's object, on other background.
+# The rest is the class's precision.
+CONTEXT_ERROR_COLUMNS: dict[str, str] = {
+    "pseudo_err_context": "pseudo-masks: on its context",
+    "pseudo_err_object": "pseudo-masks: on another object",
+    "pseudo_err_background": "pseudo-masks: other background",
+    "seg_err_context": "DeepLabV2: on its context",
+    "seg_err_absent": "DeepLabV2: class not in the image",
+    "seg_err_object": "DeepLabV2: on another object",
+    "seg_err_background": "DeepLabV2: other background",
 }
 
 # thresholds (fractions)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .schema import (
     CONFOUNDER_COLUMNS,
+    CONTEXT_ERROR_COLUMNS,
     DELTA_METRICS,
     LADDER,
     LADDER_STAGES,
@@ -92,7 +93,7 @@ PAPER_VOC: dict[str, dict] = {
 
 _SUMMARY_STATS = tuple(dict.fromkeys((*METRICS, *PR_COLUMNS, *THRESHOLDS,
                                       *(c for c, _, _ in LADDER), *ORACLE_QUALITY,
-                                      *CONFOUNDER_COLUMNS)))  # fmt: skip
+                                      *CONFOUNDER_COLUMNS, *CONTEXT_ERROR_COLUMNS)))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- numbers
@@ -301,6 +302,18 @@ def confounder_frame(summary: pd.DataFrame) -> pd.DataFrame:
             for col, name in CONFOUNDER_COLUMNS.items() if col.startswith("cam_mass")}  # fmt: skip
     rows.append({"variant": "area share (reference)", **area})
     return pd.DataFrame(rows)
+
+
+def context_error_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, the share (%) of the pseudo-masks' (train) and DeepLabV2's (val) foreground
+    pixels that lie on their class's context band, in an image without the class, or elsewhere
+    wrong (mean over classes, with its interval); empty without confounder maps."""
+    cols = [c for c in CONTEXT_ERROR_COLUMNS if c in summary and summary[c].notna().any()]
+    if not cols:
+        return pd.DataFrame()
+    return pd.DataFrame([{"variant": r["display"],
+                          **{CONTEXT_ERROR_COLUMNS[c]: _ci_cell(r, c) for c in cols}}
+                         for r in summary.to_dict("records")])  # fmt: skip
 
 
 # --------------------------------------------------------------------------- formatting
