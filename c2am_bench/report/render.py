@@ -426,7 +426,8 @@ def _page(rep: _Report, files: list[str]) -> H.Page:
                 "DeepLabV2 (<code>val</code>) give a class, the share on that class's context "
                 "band (background in the ground truth) of an image holding the class, in an "
                 "image without the class (only a segmenter predicting without the image labels "
-                "can), and wrong elsewhere; mean over classes. The rest is the precision. A "
+                "can), on another class's object and on other background; mean over classes. "
+                "The rest is the precision. A "
                 "context share that grows from the masks to DeepLabV2 is the confounder learnt "
                 "as the class.</p>" + H.table_html(errors),
             )
