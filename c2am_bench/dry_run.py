@@ -58,7 +58,8 @@ CHAINS = {
 TRAININGS = ("classifier", "boundary_net", "segmentor")
 # the split a per-image stage works on when its stage.json does not say
 _STAGE_SPLIT = {"seeds": "train_aug", "ir_labels": "train_aug", "seg_eval": "val",
-                "confounders": "train", "oracle_boundary": "train"}  # fmt: skip
+                "confounders": "train", "context_errors": "train",
+                "oracle_boundary": "train"}  # fmt: skip
 
 
 @dataclass
