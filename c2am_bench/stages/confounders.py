@@ -1,7 +1,7 @@
 """The confounders stage: where the CAM mass lies, on the object's body, its discriminative part,
 its context band or elsewhere, and where the pseudo-masks' and DeepLabV2's foreground goes wrong
-(on the class's context band, in an image without the class, elsewhere) (SynthVOC's
-``SegmentationConfounders/`` maps; issue 12)."""
+(on the class's context band, in an image without the class, on another object, on other
+background) (SynthVOC's ``SegmentationConfounders/`` maps; issue 12)."""
 
 from __future__ import annotations
 
