@@ -180,14 +180,16 @@ def test_a_threshold_trial_reuses_classifier_global_cam_and_seeds(compared, smok
     variant = pipeline.Variant("c2am", "c2am", irn={"sem_seg_bg": 0.35})
     out = runner.run(variant, 0, "masks").runs[0]
     computed = {stage for stage, what in events if what == "computing"}
-    # sem_seg_bg only: the walk's scores are reused (the held-out choice reads the new masks)
-    assert computed == {"masks", "heldout"}
+    # sem_seg_bg only: the walk's scores are reused (the held-out choice and the masks' error
+    # shares read the new masks)
+    assert computed == {"masks", "heldout", "context_errors"}
     assert out["sem_seg_bg"] == 0.35 and out["seeds_dir"] == rows["c2am"]["seeds_dir"]
     events.clear()
     variant = pipeline.Variant("c2am", "c2am", irn={"conf_fg": 0.4, "conf_bg": 0.1})
     runner.run(variant, 0, "masks")
     computed = {stage for stage, what in events if what == "computing"}
-    assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks", "heldout"}
+    assert computed == {"ir_labels", "boundary_net", "boundary", "walk", "masks", "heldout",
+                        "context_errors"}  # fmt: skip
 
 
 def test_compare_with_crf_pseudo_masks_from_the_cli(compared, smoke_data, tmp_path, capsys):
