@@ -306,8 +306,9 @@ def confounder_frame(summary: pd.DataFrame) -> pd.DataFrame:
 
 def context_error_frame(summary: pd.DataFrame) -> pd.DataFrame:
     """Per variant, the share (%) of the pseudo-masks' (train) and DeepLabV2's (val) foreground
-    pixels that lie on their class's context band, in an image without the class, or elsewhere
-    wrong (mean over classes, with its interval); empty without confounder maps."""
+    pixels that lie on their class's context band, in an image without the class, on another
+    class's object or on other background (mean over classes, with its interval); empty without
+    confounder maps."""
     cols = [c for c in CONTEXT_ERROR_COLUMNS if c in summary and summary[c].notna().any()]
     if not cols:
         return pd.DataFrame()
