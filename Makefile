@@ -33,6 +33,8 @@ bench: setup
 	$(PY) benchmarks/bench_seeds.py
 	@for b in benchmarks/bench_random_walk.py benchmarks/bench_crf.py; do \
 	  if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
+	$(PY) benchmarks/bench_channels_last.py
+	$(PY) benchmarks/bench_bf16.py
 	$(PY) benchmarks/bench_cache.py --profile default
 	$(PY) benchmarks/bench_compare.py --profiles smoke,default --scaling
 

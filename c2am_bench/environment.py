@@ -35,6 +35,13 @@ def describe() -> dict[str, str]:
             else "cpu"
         )
         info["cpu threads"] = str(torch.get_num_threads())
+        from .precision import cpu_bf16_native
+
+        info["cpu bfloat16"] = (
+            "native: the CPU-default trainings autocast to bfloat16"
+            if cpu_bf16_native()
+            else "not native: the CPU-default trainings run in float32"
+        )
     except Exception as err:  # noqa: BLE001
         info["device"] = f"torch unavailable ({err})"
     return info

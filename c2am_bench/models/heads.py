@@ -96,7 +96,9 @@ class CAMHead(BaseModule):
         Returns:
             ``dict(loss_cls=...)``: BCE-with-logits on :meth:`train_logits`, mean over ``B x K``.
         """
-        scores = self.train_logits(feats, self(feats))
+        # float32 scores: under CPU bfloat16 autocast (c2am_bench.precision) the head computes
+        # in bfloat16, and the loss needs the logits at full precision.
+        scores = self.train_logits(feats, self(feats).float())
         return dict(loss_cls=F.binary_cross_entropy_with_logits(scores, labels.to(scores.dtype)))
 
 
@@ -295,5 +297,5 @@ class C2AMHead(CAMHead):
         :meth:`train_probs` (``'paper'``), mean over ``B x K``. Returns ``dict(loss_cls=...)``."""
         if self.formulation != "paper":
             return super().loss(feats, labels)
-        q = self.train_probs(self(feats))
+        q = self.train_probs(self(feats).float())
         return dict(loss_cls=F.binary_cross_entropy(q, labels.to(q.dtype)))

@@ -120,7 +120,9 @@ class BoundaryNet(BaseModel):
 
     def loss(self, inputs: Tensor, data_samples) -> dict[str, Tensor]:
         """Affinity loss against labels from IR labels (0 bg, 1..K, 255 ignore) at stride 4."""
-        boundary = torch.sigmoid(self.boundary_logits(inputs))[:, 0]
+        # float32 from here on: under CPU bfloat16 autocast (c2am_bench.precision) the logits
+        # come out bfloat16, and the affinity loss sums logs over many pairs.
+        boundary = torch.sigmoid(self.boundary_logits(inputs).float())[:, 0]
         h, w = boundary.shape[-2:]
         pi = self._path_index((h, w))
         labels, affs = [], []

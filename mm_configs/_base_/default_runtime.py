@@ -2,7 +2,7 @@
 default_scope = 'mmseg'
 custom_imports = dict(
     imports=['c2am_bench.models', 'c2am_bench.datasets.cls_dataset', 'c2am_bench.cls_metric',
-             'c2am_bench.hooks'],
+             'c2am_bench.hooks', 'c2am_bench.precision'],
     allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=False,

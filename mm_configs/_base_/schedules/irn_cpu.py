@@ -6,8 +6,10 @@
 #   pseudo-masks 41.1, against F 65.1 and 65.4 with momentum 0.9 and 5 epochs;
 # * 5 epochs of 50 iterations (250 steps at batch 16; IRN: 3 x 330 at batch 32). 15 epochs gave
 #   F 67.1 and pseudo-masks 66.1 at three times the cost.
+# bfloat16 autocast where the CPU computes it natively (AVX512-BF16 / AMX; float32 elsewhere):
+# c2am_bench.precision, measured in benchmarks/README.md ("bfloat16 autocast").
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='CpuAutocastOptimWrapper', dtype='bfloat16',
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 max_epochs = 5
 param_scheduler = [

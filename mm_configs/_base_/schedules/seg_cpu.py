@@ -11,7 +11,10 @@
 # 1 and 2, 2,400 iterations land 4.9 and 4.4 below the masks (README, "DeepLabV2's schedule").
 _base_ = ['./seg_30k.py']
 max_iters = 2400
-optim_wrapper = dict(optimizer=dict(lr=0.01))
+# bfloat16 autocast where the CPU computes it natively (AVX512-BF16 / AMX; float32 elsewhere):
+# c2am_bench.precision, measured in benchmarks/README.md ("bfloat16 autocast").
+optim_wrapper = dict(
+    type='CpuAutocastOptimWrapper', dtype='bfloat16', optimizer=dict(lr=0.01))
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=0, end=max_iters)
 ]
