@@ -55,6 +55,7 @@ def time_compare(profile: str, code: Path = ROOT, keep: Path | None = None,
         if keep and ((where / work / "cache").exists() or (where / "data").exists()):
             raise SystemExit(f"--keep {where}: remove its data/ and {work}/cache first (a timed "
                              "compare starts from nothing)")  # fmt: skip
+        where.mkdir(parents=True, exist_ok=True)
         cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "c2am_bench.cli", "-q", "compare",
                "--profile", profile, "--work-dir", work, "--report-dir", report,
                *(["--seeds", seeds] if seeds != "0" else [])]  # fmt: skip
