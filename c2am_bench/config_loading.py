@@ -111,7 +111,11 @@ def _check_option_keys(cfg, options: dict, path: Path) -> None:
             if part in node:
                 node = node[part]
                 continue
-            accepted, owner = _accepted_keys(where, node)
+            # a type the same options switch to (e.g. optim_wrapper.type=AmpOptimWrapper with
+            # optim_wrapper.dtype=bfloat16) decides, not the config's
+            retyped = options.get(f"{where}.type" if where else "type")
+            typed = {**node, "type": retyped} if retyped and "type" in node else node
+            accepted, owner = _accepted_keys(where, typed)
             if accepted is None or part in accepted or part in ("_delete_", "_scope_"):
                 break
             import difflib

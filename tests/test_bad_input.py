@@ -373,6 +373,21 @@ def test_unknown_config_key(cwd, capsys, config, option, hint):
     assert config.name in line
 
 
+def test_a_key_of_the_type_the_same_options_switch_to_is_accepted():
+    """``optim_wrapper.dtype`` belongs to AMP wrappers: refused for the paper config's plain
+    ``OptimWrapper``, accepted when the same options switch it to ``AmpOptimWrapper``; and the
+    CPU default's ``CpuAutocastOptimWrapper`` takes it as it is."""
+    from c2am_bench.config_loading import load_config
+    from c2am_bench.errors import ConfigError
+
+    paper = REPO / "mm_configs/seg/deeplabv2_r101-d8_30k_voc12aug-321.py"
+    with pytest.raises(ConfigError, match=r"optim_wrapper.dtype: .*OptimWrapper at optim_wrapper"):
+        load_config(paper, {"optim_wrapper.dtype": "bfloat16"})
+    amp = {"optim_wrapper.type": "AmpOptimWrapper", "optim_wrapper.dtype": "bfloat16"}
+    assert load_config(paper, amp).optim_wrapper.dtype == "bfloat16"
+    assert load_config(SEG_CFG, {"optim_wrapper.dtype": "float32"}).optim_wrapper.dtype == "float32"
+
+
 def test_config_keys_the_pipeline_and_studies_set_are_accepted(data):
     """Keys absent from a config but legitimate: runner settings, component arguments, list
     indices, and every option the pipeline passes (so the whole pipeline keeps working)."""
