@@ -18,8 +18,6 @@ whether this one does, and measures anyway. Writes ``benchmarks/results/bf16.jso
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +25,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, from any working dir
 from _common import machine_info, write_readme_section  # noqa: E402
-from bench_channels_last import MODELS, _build, _forward_fn, _median_ms, _step_fn, _timed  # noqa: E402
+from bench_channels_last import (  # noqa: E402
+    MODELS,
+    _build,
+    _forward_fn,
+    _step_fn,
+    _timed,
+    pair_result,
+    save_record,
+    table_rows,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bf16.json"
@@ -68,25 +75,11 @@ def main(argv=None) -> int:
         forward = _forward_fn(name, model, 16)
         fwd_times = _timed({"float32": forward, "bfloat16": _autocast(forward)}, args.repeats)
         diff = _relative_difference(forward(), _autocast(forward)())
-        med, fwd = _median_ms(times), _median_ms(fwd_times)
-        results[name] = {
-            "config": config, "batch": batch, "median_ms": med,
-            "ratio": med["bfloat16"] / med["float32"],
-            "inference_batch": 16, "inference_median_ms": fwd,
-            "inference_ratio": fwd["bfloat16"] / fwd["float32"],
-            "max_relative_diff": diff, "raw_s": times, "inference_raw_s": fwd_times,
-        }  # fmt: skip
-    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "machine": info, "repeats": args.repeats, "results": results}  # fmt: skip
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=1) + "\n")
-    rows = "\n".join(
-        f"| {n} | {r['batch']} | {r['median_ms']['float32']:.0f} "
-        f"| {r['median_ms']['bfloat16']:.0f} | **{r['ratio']:.2f}** "
-        f"| {r['inference_median_ms']['float32']:.0f} | {r['inference_median_ms']['bfloat16']:.0f} "
-        f"| **{r['inference_ratio']:.2f}** | {100 * r['max_relative_diff']:.1f} % |"
-        for n, r in results.items()
-    )
+        results[name] = pair_result(config, batch, times, fwd_times, "float32", "bfloat16",
+                                    max_relative_diff=diff)  # fmt: skip
+    record = save_record(OUT, info, args.repeats, results)
+    rows = table_rows(results, "float32", "bfloat16",
+                      lambda r: f"{100 * r['max_relative_diff']:.1f} %")  # fmt: skip
     has = "has" if native else "has no"
     section = f"""{BEGIN}
 ## bfloat16 autocast (`bench_bf16.py`)

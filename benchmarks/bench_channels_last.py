@@ -128,6 +128,40 @@ def _median_ms(times: dict[str, list[float]]) -> dict[str, float]:
     return {v: statistics.median(t[2:]) * 1000 for v, t in times.items()}  # 2 warm-up
 
 
+def pair_result(
+    config: str, batch: int, times: dict, fwd_times: dict, base: str, new: str, **extra
+) -> dict:
+    """One model's record: median step / forward ms of variants ``base`` and ``new``, their
+    ratios (new / base), ``extra`` figures and the raw seconds."""
+    med, fwd = _median_ms(times), _median_ms(fwd_times)
+    return {
+        "config": config, "batch": batch, "median_ms": med, "ratio": med[new] / med[base],
+        "inference_batch": 16, "inference_median_ms": fwd,
+        "inference_ratio": fwd[new] / fwd[base], **extra,
+        "raw_s": times, "inference_raw_s": fwd_times,
+    }  # fmt: skip
+
+
+def save_record(out: Path, info: dict, repeats: int, results: dict) -> dict:
+    """Write the run's JSON record to ``out`` (date, machine, repeats, results); return it."""
+    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "machine": info, "repeats": repeats, "results": results}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def table_rows(results: dict, base: str, new: str, last) -> str:
+    """Markdown rows: model, batch, step ms of ``base`` / ``new``, ratio, forward ms, ratio, and
+    ``last(result)`` in the last column."""
+    return "\n".join(
+        f"| {n} | {r['batch']} | {r['median_ms'][base]:.0f} | {r['median_ms'][new]:.0f} "
+        f"| **{r['ratio']:.2f}** | {r['inference_median_ms'][base]:.0f} "
+        f"| {r['inference_median_ms'][new]:.0f} | **{r['inference_ratio']:.2f}** | {last(r)} |"
+        for n, r in results.items()
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=12, help="steps per variant (2 are warm-up)")
@@ -145,26 +179,11 @@ def main(argv=None) -> int:
         for m in models.values():
             m.eval()
         fwd_times = _timed({v: _forward_fn(name, m, 16) for v, m in models.items()}, args.repeats)
-        med, fwd = _median_ms(times), _median_ms(fwd_times)
-        results[name] = {
-            "config": config, "batch": batch, "median_ms": med,
-            "ratio": med["NHWC"] / med["NCHW"],
-            "max_abs_diff": float((first["NCHW"] - first["NHWC"]).abs().max()),
-            "inference_batch": 16, "inference_median_ms": fwd,
-            "inference_ratio": fwd["NHWC"] / fwd["NCHW"],
-            "raw_s": times, "inference_raw_s": fwd_times,
-        }  # fmt: skip
-    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "machine": info, "repeats": args.repeats, "results": results}  # fmt: skip
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(record, indent=1) + "\n")
-    rows = "\n".join(
-        f"| {n} | {r['batch']} | {r['median_ms']['NCHW']:.0f} | {r['median_ms']['NHWC']:.0f} "
-        f"| **{r['ratio']:.2f}** | {r['inference_median_ms']['NCHW']:.0f} "
-        f"| {r['inference_median_ms']['NHWC']:.0f} | **{r['inference_ratio']:.2f}** "
-        f"| {r['max_abs_diff']:.1e} |"
-        for n, r in results.items()
-    )
+        diff = float((first["NCHW"] - first["NHWC"]).abs().max())
+        results[name] = pair_result(config, batch, times, fwd_times, "NCHW", "NHWC",
+                                    max_abs_diff=diff)  # fmt: skip
+    record = save_record(OUT, info, args.repeats, results)
+    rows = table_rows(results, "NCHW", "NHWC", lambda r: f"{r['max_abs_diff']:.1e}")
     section = f"""{BEGIN}
 ## Channels-last weights (`bench_channels_last.py`)
 
