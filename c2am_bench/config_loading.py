@@ -35,6 +35,14 @@ def load_config(path: str | os.PathLike, cfg_options: dict | None = None, work_d
             cfg.merge_from_dict(cfg_options)
         except (TypeError, KeyError, ValueError, AttributeError) as err:
             raise ConfigError(f"{path}: --cfg-options do not merge ({err})") from None
+    wrapper = cfg.get("optim_wrapper")
+    if isinstance(wrapper, dict) and wrapper.get("type") == "CpuAutocastOptimWrapper":
+        from .precision import cast_dtype
+
+        try:  # refused here, before any stage runs, not when the Runner builds the wrapper
+            cast_dtype(wrapper.get("dtype", "bfloat16"))
+        except ConfigError as err:
+            raise ConfigError(f"{path.name}: {err}") from None
     if work_dir is not None:
         cfg.work_dir = str(work_dir)
     elif not cfg.get("work_dir"):

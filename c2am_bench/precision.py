@@ -22,7 +22,9 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 
-__all__ = ["CpuAutocastOptimWrapper", "cpu_bf16_native", "cpu_autocast"]
+from .errors import ConfigError
+
+__all__ = ["CpuAutocastOptimWrapper", "cast_dtype", "cpu_autocast", "cpu_bf16_native"]
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float32": None, None: None}
 
@@ -32,10 +34,10 @@ def cpu_bf16_native() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def _cast_dtype(dtype: str | None) -> torch.dtype | None:
+def cast_dtype(dtype: str | None) -> torch.dtype | None:
     """``'bfloat16'`` -> ``torch.bfloat16``; ``'float32'`` / ``None`` -> ``None`` (no autocast)."""
     if dtype not in _DTYPES:
-        raise ValueError(
+        raise ConfigError(
             f"optim_wrapper.dtype={dtype!r}: expected one of 'bfloat16', 'float32' or None"
         )
     return _DTYPES[dtype]
@@ -48,7 +50,7 @@ def cpu_autocast(dtype: str | None, device: torch.device | str = "cpu") -> Itera
     A no-op (yields ``False``) for ``dtype`` ``'float32'`` / ``None``, on a non-CPU ``device``,
     or on a CPU without native bfloat16; else yields ``True`` inside the autocast.
     """
-    cast = _cast_dtype(dtype)
+    cast = cast_dtype(dtype)
     if cast is None or torch.device(device).type != "cpu" or not cpu_bf16_native():
         yield False
         return
@@ -71,7 +73,7 @@ class CpuAutocastOptimWrapper(OptimWrapper):
     def __init__(self, dtype: str | None = "bfloat16", **kwargs) -> None:
         super().__init__(**kwargs)
         self.dtype = dtype
-        _cast_dtype(dtype)  # a bad value fails when the Runner builds the wrapper, not mid-run
+        cast_dtype(dtype)  # a bad value fails when the Runner builds the wrapper, not mid-run
         self._told = False
 
     @contextlib.contextmanager
@@ -86,7 +88,7 @@ class CpuAutocastOptimWrapper(OptimWrapper):
     def _describe(self, on: bool, device: torch.device) -> str:
         if on:
             return f"training under {self.dtype} autocast (CPU with native bfloat16)"
-        if _cast_dtype(self.dtype) is None:
+        if cast_dtype(self.dtype) is None:
             return "training in float32 (optim_wrapper.dtype)"
         if device.type != "cpu":
             return f"training in float32: autocast here is for CPU, the model is on {device}"

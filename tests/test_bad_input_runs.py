@@ -46,6 +46,7 @@ def in_tmp(tmp_path, monkeypatch):
             "cam_r50_5e_voc12aug-512.py",
         ),
         (["compare", "--seg-options", "=3"], "malformed"),
+        (["compare", "--seg-options", "optim_wrapper.dtype=float16"], "dtype='float16'"),
         (["study", "run", "pooling", "--seg-options", "train_cfg.max_iter=3"], "'max_iters'"),
         (["study", "run", "pooling", "--cls-options", "optim_wrapper.optimizer.lrr=3"], "'lr'"),
     ],

@@ -63,7 +63,9 @@ def test_the_forward_autocasts_only_where_asked_and_native(monkeypatch, dtype, n
 
 def test_a_bad_dtype_is_refused_when_the_wrapper_is_built():
     model = torch.nn.Linear(2, 2)
-    with pytest.raises(ValueError, match=r"optim_wrapper.dtype='float16'"):
+    from c2am_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"optim_wrapper.dtype='float16'"):
         _wrapper("float16", model)
 
 
