@@ -92,9 +92,9 @@ def test_the_cpu_default_trains_under_it_and_the_paper_profile_does_not():
         assert Config.fromfile(str(path)).optim_wrapper.type == "OptimWrapper", path.name
 
 
-@pytest.mark.parametrize("name", ["cam", "irn"])
-def test_the_losses_are_float32_under_autocast(monkeypatch, name):
-    """The classifier's BCE and the boundary net's affinity loss see float32 logits."""
+def test_the_boundary_loss_is_float32_under_autocast(monkeypatch):
+    """The boundary net's affinity loss sees float32 boundaries (in bfloat16 it came out
+    bfloat16). The classifier's BCE is not tested: autocast runs it in float32 anyway."""
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData
     from mmseg.registry import MODELS
@@ -104,24 +104,16 @@ def test_the_losses_are_float32_under_autocast(monkeypatch, name):
 
     init_default_scope("mmseg")
     monkeypatch.setattr(precision, "cpu_bf16_native", lambda: True)
-    config = {
-        "cam": "cam/cam_r18lite_15e_synthvoc-128.py",
-        "irn": "irn/irn_r18lite_5e_synthvoc-128.py",
-    }[name]
-    cfg = Config.fromfile(str(CONFIGS / config))
+    cfg = Config.fromfile(str(CONFIGS / "irn/irn_r18lite_5e_synthvoc-128.py"))
     model = MODELS.build(cfg.model).train()
-    x = torch.randn(2, 3, 64, 64)
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample()
+        label = torch.zeros(1, 64, 64, dtype=torch.long)
+        label[:, 16:48, 16:48] = 1
+        sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
     with cpu_autocast("bfloat16"):
-        if name == "cam":
-            losses = model.head.loss(model.extract_feat(x), torch.tensor([[1.0] + [0] * 5] * 2))
-        else:
-            samples = []
-            for _ in range(2):
-                s = SegDataSample()
-                lab = torch.zeros(1, 64, 64, dtype=torch.long)
-                lab[:, 16:48, 16:48] = 1
-                s.gt_sem_seg = PixelData(data=lab)
-                samples.append(s)
-            losses = model.loss(x, samples)
+        losses = model.loss(torch.randn(2, 3, 64, 64), samples)
     for value in losses.values():
         assert value.dtype == torch.float32 and torch.isfinite(value)
