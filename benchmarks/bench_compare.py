@@ -58,7 +58,8 @@ def time_compare(profile: str, code: Path = ROOT, keep: Path | None = None,
         where.mkdir(parents=True, exist_ok=True)
         cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "c2am_bench.cli", "-q", "compare",
                "--profile", profile, "--work-dir", work, "--report-dir", report,
-               *(["--seeds", seeds] if seeds != "0" else [])]  # fmt: skip
+               # this tree's default compare runs the profile's seeds (three): name them always
+               *(["--seeds", seeds] if code == ROOT or seeds != "0" else [])]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=where, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start

@@ -77,7 +77,8 @@ def record(profile: str, rate: int, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="c2am-bench-compare-") as tmp:
         cmd = ["py-spy", "record", "--subprocesses", "--idle", "-r", str(rate), "--format", "raw",
                "-o", str(out), "--", sys.executable, "-m", "c2am_bench.cli", "-q", "compare",
-               "--profile", profile, "--work-dir", "work", "--report-dir", "report"]  # fmt: skip
+               "--profile", profile, "--seeds", "0", "--work-dir", "work",
+               "--report-dir", "report"]  # fmt: skip
         try:
             subprocess.run(cmd, cwd=tmp, check=True)
         except FileNotFoundError:

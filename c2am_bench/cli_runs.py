@@ -40,7 +40,7 @@ def _seg_eval(text: str) -> tuple[str, ...]:
     return tuple(t for t in dict.fromkeys(parts) if t != "plain")
 
 
-def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> None:
+def _common(p: argparse.ArgumentParser, *, seeds_default: str) -> None:
     p.add_argument(
         "--profile",
         default="default",
@@ -56,9 +56,9 @@ def _common(p: argparse.ArgumentParser, *, default_seeds: str | None = "0") -> N
     p.add_argument(
         "--seeds",
         type=_seeds,
-        default=None if default_seeds is None else _seeds(default_seeds),
+        default=None,
         help="comma-separated seeds, e.g. 0,1,2 (mean and 95%% "
-        "CI over them; deltas are paired by seed)",
+        f"CI over them; deltas are paired by seed; default: {seeds_default})",
     )
     p.add_argument(
         "--work-dir",
@@ -122,7 +122,11 @@ def add_parsers(sub) -> None:
     compare = sub.add_parser(
         "compare", help="CAM vs CAM+Constant vs C2AM through every stage, with a report"
     )
-    _common(compare)
+    _common(
+        compare,
+        seeds_default="the profile's compare_seeds: 0,1,2 for default and "
+        "paper, 0 for smoke; --seeds 0 for a single seed",
+    )
     compare.add_argument(
         "--methods",
         default="cam,cam_constant,c2am",
@@ -215,7 +219,7 @@ def add_parsers(sub) -> None:
         help="seconds between worker heartbeats (RDB storage); a worker silent for 3 is dead "
         "and its trial is retried (default 60)",
     )
-    _common(srun, default_seeds=None)
+    _common(srun, seeds_default="the study file's")
     srun.set_defaults(func=cmd_study_run)
 
     report = sub.add_parser("report", help="render the report of a finished compare or study")
@@ -282,7 +286,8 @@ def cmd_compare(args) -> int:
         from .dry_run import format_report
 
         report, where, out = job.dry_run(plan, images=args.dry_images, iters=args.dry_iters)
-        for line in format_report(report, where):
+        for line in format_report(report, where, n_seeds=len(job.seeds),
+                                  ladder_every_seed=args.oracle_seeds == "all"):  # fmt: skip
             print(line)
         print(f"results {out / 'dry_run.json'}")
         return 1 if report.failed else 0

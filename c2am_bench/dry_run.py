@@ -96,6 +96,14 @@ class DryRunReport:
     def projected_seconds(self) -> float:
         return sum(v.projected_seconds or 0.0 for v in self.verdicts if v.status == "ok")
 
+    def projected_for(self, n_seeds: int, ladder_every_seed: bool = False) -> float:
+        """The projected time of ``n_seeds`` seeds: one seed's stages ``n_seeds`` times, the
+        oracle ladder's (``oracle: ...``) once unless ``ladder_every_seed``."""
+        ladder = sum(v.projected_seconds or 0.0 for v in self.verdicts
+                     if v.status == "ok" and v.stage.startswith("oracle: "))  # fmt: skip
+        per_seed = self.projected_seconds - (0.0 if ladder_every_seed else ladder)
+        return self.projected_seconds + (n_seeds - 1) * per_seed
+
     def to_dict(self) -> dict:
         return {"verdicts": [asdict(v) for v in self.verdicts],
                 "images": {k: list(v) for k, v in self.images.items()},
@@ -371,8 +379,10 @@ def _project_training(info: dict, folder: Path,
     return projected, f"{iterations} it. at batch {dry['batch']} -> {what}"
 
 
-def format_report(report: DryRunReport, machine: str) -> list[str]:
-    """The terminal lines: one per stage, then the verdict and the projected total."""
+def format_report(report: DryRunReport, machine: str, n_seeds: int = 1,
+                  ladder_every_seed: bool = False) -> list[str]:  # fmt: skip
+    """The terminal lines: one per stage (of the first seed), then the verdict and the projected
+    total of ``n_seeds`` seeds (:meth:`DryRunReport.projected_for`)."""
     lines = [f"{'method':<14} {'stage':<22} {'verdict':<8} {'dry s':>7} {'full run':>10}  note"]
     for v in report.verdicts:
         dry = "" if v.seconds is None else f"{v.seconds:7.1f}"
@@ -387,10 +397,14 @@ def format_report(report: DryRunReport, machine: str) -> list[str]:
                      f"{report.log}")  # fmt: skip
     else:
         extra = f" ({len(checked)} as far as a short run allows)" if checked else ""
-        lines.append(f"verdict: every stage ran{extra}; projected full run "
-                     f"{_duration(report.projected_seconds)} on this machine (training "
-                     "iterations and per-image stages; validation inside trainings not "
-                     "counted)")  # fmt: skip
+        total = _duration(report.projected_for(n_seeds, ladder_every_seed))
+        seeds = ""
+        if n_seeds > 1:
+            ladder = "" if ladder_every_seed else ", the oracle ladder at the first only"
+            seeds = f" for {n_seeds} seeds (one seed {_duration(report.projected_seconds)}{ladder})"
+        lines.append(f"verdict: every stage ran{extra}; projected full run {total}{seeds} on "
+                     "this machine (training iterations and per-image stages; validation "
+                     "inside trainings not counted)")  # fmt: skip
     return lines
 
 

@@ -209,6 +209,7 @@ class CompareOutcome:
 class CompareJob(JobSettings):
     """``compare``: methods x seeds through every stage, results written, report rendered."""
 
+    seeds: tuple[int, ...] | None = None  # None: the profile's compare_seeds (default: 0,1,2)
     methods: str = "cam,cam_constant,c2am"
     pseudo: str = "irn"
     against: str = "cam"
@@ -224,6 +225,8 @@ class CompareJob(JobSettings):
         from .profiles import load_profile
 
         force = self._check_common()
+        if self.seeds is None:
+            self.seeds = load_profile(self.profile).compare_seeds
         if self.jobs < 1:
             raise ConfigError(f"--jobs {self.jobs}: must be >= 1")
         variants = [parse_method(m, self.pseudo) for m in self.methods.split(",") if m.strip()]
@@ -286,7 +289,10 @@ class CompareJob(JobSettings):
                          on_event=self.on_event, log_path=out / "errors.log",
                          seg_eval=self.seg_eval)  # fmt: skip
         where = machine()
+        all_seeds = report.projected_for(len(self.seeds), self.oracle_seeds == "all")
         write_json(out / "dry_run.json", {**report.to_dict(), "machine": where,
+                                          "seeds": list(self.seeds),
+                                          "projected_seconds_all_seeds": round(all_seeds, 1),
                                           "profile": load_profile(self.profile).name,
                                           "data_root": str(root.resolve())})  # fmt: skip
         return report, where, out

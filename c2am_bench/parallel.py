@@ -4,21 +4,22 @@ On a few cores, small models use torch's threads poorly: two DeepLabV2 trainings
 each finish 1.27x faster than one after the other at two threads (2-core AMD EPYC,
 ``benchmarks/bench_threads.py``). The runs of a compare are independent once the baseline's
 classifier and seeds exist (the fine-tuned methods start from that classifier, C2AM reads the
-baseline's Global CAM), so this runs them in two phases:
+baseline's Global CAM), so ``jobs`` workers, each on ``cores // jobs`` threads, take:
 
-1. the baseline up to its seeds, one worker per seed (``min(jobs, seeds)`` workers);
-2. every method x seed to the end, ``jobs`` workers, each on ``cores // jobs`` threads.
+1. the baseline up to its seeds, for every seed (queued first);
+2. every method x seed to the end, a seed's runs queued as soon as its baseline seeds exist.
 
 The workers share the stage cache (its locks make one process compute a stage and the others
-wait for it, as for study workers), so phase 2 reuses phase 1's stages. Each worker rebuilds the
-pipeline from a :class:`WorkerSpec` (``spawn``: a fresh interpreter, no OpenMP state inherited
-through ``fork``). Results come back in the sequential order (seed-major, methods in order), so
-the report is laid out as with ``--jobs 1``; the numbers are not bit-identical to it, because a
-training on fewer threads sums in a different order.
+wait for it, as for study workers), so the runs reuse the baseline's stages. Each worker
+rebuilds the pipeline from a :class:`WorkerSpec` (``spawn``: a fresh interpreter, no OpenMP
+state inherited through ``fork``). Results come back in the sequential order (seed-major,
+methods in order), so the report is laid out as with ``--jobs 1``; the numbers are not
+bit-identical to it, because a training on fewer threads sums in a different order.
 
 A worker's input or training error reaches the parent as one line naming the run (``c2am seed
 0: ...``); a bug as a ``RuntimeError`` with the worker's traceback; a worker that dies (killed,
-out of memory) as a ``RuntimeError`` naming the phase.
+out of memory) as a ``RuntimeError`` naming what it was running (the baseline's classifier and
+seeds, or every method x seed).
 """
 
 from __future__ import annotations
@@ -124,16 +125,31 @@ def run_parallel(pipe: Pipeline, tasks: list[tuple[Variant, int, bool, bool]],
                  baseline: Variant, seeds: list[int], until: str, jobs: int,
                  cores: int) -> RunResults:  # fmt: skip
     """Run ``tasks`` (``(variant, seed, is_baseline, oracle)``, in report order) to ``until``
-    in ``jobs`` worker processes sharing ``cores``, after the baseline's seeds (phase 1)."""
+    in ``jobs`` worker processes sharing ``cores``.
+
+    One pool: the baseline's classifier and seeds of every seed are queued first; as each seed's
+    finish, that seed's runs are queued behind them. So no core idles while a last seed's
+    baseline trains (with three seeds on two workers, a phase barrier left one core idle for
+    that seed's classifier and seeds: 212 of 444 s on a 2-core EPYC).
+    """
     spec = worker_spec(pipe)
-    first = min(jobs, len(seeds))
-    with _pool(first, max(1, cores // first)) as pool:
-        _collect([pool.submit(_run, spec, baseline, s, "seeds", True, False) for s in seeds],
-                 "phase 1 (the baseline's classifier and seeds)")  # fmt: skip
-    results = RunResults()
+    by_seed: dict[int, list[int]] = {s: [] for s in seeds}
+    for i, (_, seed, _, _) in enumerate(tasks):
+        by_seed[seed].append(i)
+    runs: dict[int, cf.Future] = {}
     with _pool(jobs, max(1, cores // jobs)) as pool:
-        futures = [pool.submit(_run, spec, v, s, until, base, oracle)
-                   for v, s, base, oracle in tasks]  # fmt: skip
-        for part in _collect(futures, "phase 2 (every method x seed)"):
+        first = {pool.submit(_run, spec, baseline, s, "seeds", True, False): s for s in seeds}
+        try:
+            for fut in cf.as_completed(first):
+                _collect([fut], "the baseline's classifier and seeds")
+                for i in by_seed[first[fut]]:
+                    variant, seed, base, oracle = tasks[i]
+                    runs[i] = pool.submit(_run, spec, variant, seed, until, base, oracle)
+        except BaseException:
+            for fut in [*first, *runs.values()]:
+                fut.cancel()
+            raise
+        results = RunResults()
+        for part in _collect([runs[i] for i in range(len(tasks))], "every method x seed"):
             results.extend(part)
     return results

@@ -16,7 +16,10 @@ A profile is an mmengine config under ``mm_configs/profiles/`` (``smoke``, ``def
   registers a pseudo-mask method (:data:`c2am_bench.stages.PSEUDO_MASKS`) or a stage
   (:data:`c2am_bench.stages.STAGES`); a module beside the profile file imports by its bare name;
 * ``extra_stages`` (optional): registered stages every run climbs after the built-in chain
-  (:func:`c2am_bench.stages.chain`), e.g. an evaluation of the user's.
+  (:func:`c2am_bench.stages.chain`), e.g. an evaluation of the user's;
+* ``compare_seeds`` (optional, default ``(0,)``): the seeds ``compare`` runs when ``--seeds`` is
+  not given (the CPU default and the paper profile: three, so every compare reports intervals
+  and paired deltas; smoke: one, to stay under a minute).
 
 Config paths are relative to ``mm_configs/`` (absolute ones are used as they are), so the stage
 keys of the built-in profiles are those the code-defined profiles had.
@@ -35,7 +38,7 @@ from .errors import ConfigError
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "mm_configs"
 PROFILE_ROOT = CONFIG_ROOT / "profiles"
 _KEYS = {"synthvoc", "classifier", "boundary_net", "segmentor", "irn", "custom_imports",
-         "extra_stages"}  # fmt: skip
+         "extra_stages", "compare_seeds"}  # fmt: skip
 _STAGE_KEYS = {
     "classifier": {"configs", "options", "finetune_epochs"},
     "boundary_net": {"config", "options"},
@@ -62,6 +65,7 @@ class Profile:
     eval_modes: tuple[str, ...] = ()
     irn: Mapping[str, float] = field(default_factory=dict)
     extra_stages: tuple[str, ...] = ()
+    compare_seeds: tuple[int, ...] = (0,)
 
     def stage_configs(self) -> dict[str, tuple[str, ...]]:
         """The config files each training stage uses (relative to ``mm_configs/``)."""
@@ -163,6 +167,12 @@ def load_profile(spec: str | Path) -> Profile:
                 f"{', '.join(sorted(set(STAGES.module_dict) - builtin)) or 'none'}; "
                 "register one with @STAGES.register_module in a custom_imports module)"
             )
+    seeds = raw.get("compare_seeds", (0,))
+    if (not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds)
+            or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**31
+                       for x in seeds)):  # fmt: skip
+        raise fail(f"compare_seeds={seeds!r}: a non-empty tuple of distinct seeds >= 0, "
+                   "e.g. (0, 1, 2)")  # fmt: skip
     synth = raw.get("synthvoc")
     if synth is not None:
         from .datasets.synthvoc import PROFILES as SYNTH_PROFILES
@@ -177,5 +187,5 @@ def load_profile(spec: str | Path) -> Profile:
         boundary_net_options=dict(net.get("options") or {}), segmentor_config=seg["config"],
         segmentor_options=dict(seg.get("options") or {}),
         backbone_from_classifier=bool(seg.get("backbone_from_classifier", False)),
-        eval_modes=modes, irn=irn, extra_stages=tuple(extra),
+        eval_modes=modes, irn=irn, extra_stages=tuple(extra), compare_seeds=tuple(seeds),
     )  # fmt: skip

@@ -31,6 +31,56 @@ def test_a_worker_error_is_one_line_naming_the_run_and_a_bug_keeps_its_traceback
         parallel._collect([_done(("bug", "cam seed 0: KeyError: 'x'\nTraceback ..."))], "phase 2")
 
 
+def _fake_pool(monkeypatch, baseline_seconds: dict[int, float], fail_seed: int | None = None):
+    """Threads instead of processes, and a fake run that logs when it starts and ends."""
+    import threading
+    import time
+
+    from c2am_bench.run_results import RunResults
+
+    log: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+
+    def run(spec, variant, seed, until, is_baseline, oracle):
+        name = "baseline" if until == "seeds" else variant.name
+        with lock:
+            log.append(("start", name, seed))
+        time.sleep(baseline_seconds.get(seed, 0.0) if until == "seeds" else 0.01)
+        with lock:
+            log.append(("end", name, seed))
+        if until == "seeds" and seed == fail_seed:
+            return "error", f"cam seed {seed}: bad input"
+        return "ok", RunResults(runs=[{"variant": variant.name, "seed": seed}])
+
+    monkeypatch.setattr(parallel, "_run", run)
+    monkeypatch.setattr(parallel, "_pool", lambda workers, threads: cf.ThreadPoolExecutor(workers))
+    monkeypatch.setattr(parallel, "worker_spec", lambda pipe: None)
+    return log
+
+
+def test_a_seeds_runs_start_when_its_baseline_seeds_exist_not_after_every_seed(monkeypatch):
+    # seed 2's baseline is slow: seed 0's and 1's runs must not wait for it (no phase barrier)
+    log = _fake_pool(monkeypatch, {0: 0.0, 1: 0.0, 2: 0.5})
+    cam, c2am = SimpleNamespace(name="cam"), SimpleNamespace(name="c2am")
+    tasks = [(v, s, v is cam, False) for s in (0, 1, 2) for v in (cam, c2am)]
+    results = parallel.run_parallel(None, tasks, cam, [0, 1, 2], "seg", jobs=2, cores=2)
+    assert [(r["variant"], r["seed"]) for r in results.runs] == [
+        (v.name, s) for v, s, _, _ in tasks
+    ]  # report order, whatever order they finished in
+    at = {event: i for i, event in enumerate(log)}
+    for s in (0, 1, 2):  # a seed's runs only after its baseline's seeds
+        assert all(at[("start", m, s)] > at[("end", "baseline", s)] for m in ("cam", "c2am"))
+    assert at[("start", "cam", 0)] < at[("end", "baseline", 2)]
+
+
+def test_a_baseline_error_stops_the_compare_with_its_line(monkeypatch):
+    _fake_pool(monkeypatch, {0: 0.0, 1: 0.2}, fail_seed=0)
+    cam = SimpleNamespace(name="cam")
+    tasks = [(cam, s, True, False) for s in (0, 1)]
+    with pytest.raises(parallel.WorkerFailed, match="cam seed 0: bad input"):
+        parallel.run_parallel(None, tasks, cam, [0, 1], "seg", jobs=2, cores=2)
+
+
 def test_jobs_refuse_what_a_worker_cannot_reproduce(tmp_path):
     pipe = SimpleNamespace(cache=SimpleNamespace(force={"masks"}), shrink=None)
     with pytest.raises(ConfigError, match="--jobs > 1 with --force"):
