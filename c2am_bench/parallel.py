@@ -6,7 +6,8 @@ each finish 1.27x faster than one after the other at two threads (2-core AMD EPY
 classifier and seeds exist (the fine-tuned methods start from that classifier, C2AM reads the
 baseline's Global CAM), so ``jobs`` workers, each on ``cores // jobs`` threads, take:
 
-1. the baseline up to its seeds, for every seed (queued first);
+1. the baseline up to its seeds, for every seed (queued first; with fewer seeds than workers,
+   on the cores the idle workers leave);
 2. every method x seed to the end, a seed's runs queued as soon as its baseline seeds exist.
 
 The workers share the stage cache (its locks make one process compute a stage and the others
@@ -80,10 +81,14 @@ def _init_worker(threads: int) -> None:
 
 
 def _run(spec: WorkerSpec, variant: Variant, seed: int, until: str, is_baseline: bool,
-         oracle: bool) -> tuple[str, Any]:  # fmt: skip
-    """One run in a worker: ``("ok", RunResults)`` or ``("error", one line)``."""
+         oracle: bool, threads: int) -> tuple[str, Any]:  # fmt: skip
+    """One run in a worker on ``threads`` threads: ``("ok", RunResults)`` or ``("error", one
+    line)``."""
     scope = f"{variant.name} seed {seed}"
     try:
+        from .environment import limit_threads
+
+        limit_threads(threads)
         from .pipeline import Pipeline
         from .stage_cache import StageCache
 
@@ -133,18 +138,24 @@ def run_parallel(pipe: Pipeline, tasks: list[tuple[Variant, int, bool, bool]],
     that seed's classifier and seeds: 212 of 444 s on a 2-core EPYC).
     """
     spec = worker_spec(pipe)
+    threads = max(1, cores // jobs)
+    # fewer seeds than workers: a baseline trains alone until its seeds exist, so it gets the
+    # cores the idle workers would leave unused
+    base_threads = max(1, cores // min(jobs, len(seeds)))
     by_seed: dict[int, list[int]] = {s: [] for s in seeds}
     for i, (_, seed, _, _) in enumerate(tasks):
         by_seed[seed].append(i)
     runs: dict[int, cf.Future] = {}
     with _pool(jobs, max(1, cores // jobs)) as pool:
-        first = {pool.submit(_run, spec, baseline, s, "seeds", True, False): s for s in seeds}
+        first = {pool.submit(_run, spec, baseline, s, "seeds", True, False, base_threads): s
+                 for s in seeds}  # fmt: skip
         try:
             for fut in cf.as_completed(first):
                 _collect([fut], "the baseline's classifier and seeds")
                 for i in by_seed[first[fut]]:
                     variant, seed, base, oracle = tasks[i]
-                    runs[i] = pool.submit(_run, spec, variant, seed, until, base, oracle)
+                    runs[i] = pool.submit(_run, spec, variant, seed, until, base, oracle,
+                                          threads)  # fmt: skip
         except BaseException:
             for fut in [*first, *runs.values()]:
                 fut.cancel()

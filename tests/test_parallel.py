@@ -38,13 +38,14 @@ def _fake_pool(monkeypatch, baseline_seconds: dict[int, float], fail_seed: int |
 
     from c2am_bench.run_results import RunResults
 
-    log: list[tuple[str, str, int]] = []
+    log: list[tuple] = []
     lock = threading.Lock()
 
-    def run(spec, variant, seed, until, is_baseline, oracle):
+    def run(spec, variant, seed, until, is_baseline, oracle, threads):
         name = "baseline" if until == "seeds" else variant.name
         with lock:
             log.append(("start", name, seed))
+            log.append(("threads", name, seed, threads))
         time.sleep(baseline_seconds.get(seed, 0.0) if until == "seeds" else 0.01)
         with lock:
             log.append(("end", name, seed))
@@ -71,6 +72,16 @@ def test_a_seeds_runs_start_when_its_baseline_seeds_exist_not_after_every_seed(m
     for s in (0, 1, 2):  # a seed's runs only after its baseline's seeds
         assert all(at[("start", m, s)] > at[("end", "baseline", s)] for m in ("cam", "c2am"))
     assert at[("start", "cam", 0)] < at[("end", "baseline", 2)]
+    assert {e[3] for e in log if e[0] == "threads"} == {1}  # 2 cores, 2 workers
+
+
+def test_a_lone_baseline_gets_the_cores_of_the_idle_workers(monkeypatch):
+    log = _fake_pool(monkeypatch, {0: 0.0})
+    cam, c2am = SimpleNamespace(name="cam"), SimpleNamespace(name="c2am")
+    tasks = [(cam, 0, True, True), (c2am, 0, False, False)]
+    parallel.run_parallel(None, tasks, cam, [0], "seg", jobs=2, cores=4)
+    threads = {(e[1], e[2]): e[3] for e in log if e[0] == "threads"}
+    assert threads == {("baseline", 0): 4, ("cam", 0): 2, ("c2am", 0): 2}
 
 
 def test_a_baseline_error_stops_the_compare_with_its_line(monkeypatch):
