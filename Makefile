@@ -9,6 +9,7 @@ ARGS ?=
 setup:
 	@bash scripts/setup_venv.sh
 
+# Three seeds (the default profile's compare_seeds); ARGS="--seeds 0" runs one.
 compare: setup
 	$(PY) -m c2am_bench.cli compare $(ARGS)
 
