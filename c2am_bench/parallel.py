@@ -132,8 +132,8 @@ def run_parallel(pipe: Pipeline, tasks: list[tuple[Variant, int, bool, bool]],
     """Run ``tasks`` (``(variant, seed, is_baseline, oracle)``, in report order) to ``until``
     in ``jobs`` worker processes sharing ``cores``.
 
-    One pool: the baseline's classifier and seeds of every seed are queued first; as each seed's
-    finish, that seed's runs are queued behind them. So no core idles while a last seed's
+    One pool: the baseline's classifier and seeds of every seed are queued first; as each of
+    them finishes, that seed's runs are queued behind them. So no core idles while a last seed's
     baseline trains (with three seeds on two workers, a phase barrier left one core idle for
     that seed's classifier and seeds: 212 of 444 s on a 2-core EPYC).
     """
@@ -146,7 +146,7 @@ def run_parallel(pipe: Pipeline, tasks: list[tuple[Variant, int, bool, bool]],
     for i, (_, seed, _, _) in enumerate(tasks):
         by_seed[seed].append(i)
     runs: dict[int, cf.Future] = {}
-    with _pool(jobs, max(1, cores // jobs)) as pool:
+    with _pool(jobs, threads) as pool:
         first = {pool.submit(_run, spec, baseline, s, "seeds", True, False, base_threads): s
                  for s in seeds}  # fmt: skip
         try:
