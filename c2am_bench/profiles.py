@@ -168,9 +168,10 @@ def load_profile(spec: str | Path) -> Profile:
                 "register one with @STAGES.register_module in a custom_imports module)"
             )
     seeds = raw.get("compare_seeds", (0,))
-    if (not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds)
+    if (not isinstance(seeds, (list, tuple)) or not seeds
             or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**31
-                       for x in seeds)):  # fmt: skip
+                       for x in seeds)
+            or len(set(seeds)) != len(seeds)):  # fmt: skip
         raise fail(f"compare_seeds={seeds!r}: a non-empty tuple of distinct seeds >= 0, "
                    "e.g. (0, 1, 2)")  # fmt: skip
     synth = raw.get("synthvoc")

@@ -71,6 +71,7 @@ def test_a_user_profile_changes_what_it_names_and_keeps_the_rest(tmp_path):
     ("compare_seeds = (0, 0)\n", "compare_seeds=(0, 0)"),
     ("compare_seeds = (0, -1)\n", "compare_seeds=(0, -1)"),
     ("compare_seeds = 3\n", "compare_seeds=3"),
+    ("compare_seeds = [[0]]\n", "compare_seeds=[[0]]"),
 ])  # fmt: skip
 def test_a_bad_profile_is_named_in_one_line(tmp_path, body, culprit):
     path = _profile(tmp_path, body)
