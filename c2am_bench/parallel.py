@@ -74,12 +74,6 @@ def worker_spec(pipe: Pipeline) -> WorkerSpec:
                       on_event=on_event)  # fmt: skip
 
 
-def _init_worker(threads: int) -> None:
-    from .environment import limit_threads
-
-    limit_threads(threads)
-
-
 def _run(spec: WorkerSpec, variant: Variant, seed: int, until: str, is_baseline: bool,
          oracle: bool, threads: int) -> tuple[str, Any]:  # fmt: skip
     """One run in a worker on ``threads`` threads: ``("ok", RunResults)`` or ``("error", one
@@ -102,9 +96,9 @@ def _run(spec: WorkerSpec, variant: Variant, seed: int, until: str, is_baseline:
         return "bug", f"{scope}: {type(err).__name__}: {err}\n{traceback.format_exc()}"
 
 
-def _pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(threads,))  # fmt: skip
+def _pool(workers: int) -> cf.ProcessPoolExecutor:
+    # no initializer: each task sets its own threads (a lone baseline gets more, _run)
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _collect(futures: list[cf.Future], phase: str) -> list:
@@ -146,7 +140,7 @@ def run_parallel(pipe: Pipeline, tasks: list[tuple[Variant, int, bool, bool]],
     for i, (_, seed, _, _) in enumerate(tasks):
         by_seed[seed].append(i)
     runs: dict[int, cf.Future] = {}
-    with _pool(jobs, threads) as pool:
+    with _pool(jobs) as pool:
         first = {pool.submit(_run, spec, baseline, s, "seeds", True, False, base_threads): s
                  for s in seeds}  # fmt: skip
         try:

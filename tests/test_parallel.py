@@ -54,7 +54,7 @@ def _fake_pool(monkeypatch, baseline_seconds: dict[int, float], fail_seed: int |
         return "ok", RunResults(runs=[{"variant": variant.name, "seed": seed}])
 
     monkeypatch.setattr(parallel, "_run", run)
-    monkeypatch.setattr(parallel, "_pool", lambda workers, threads: cf.ThreadPoolExecutor(workers))
+    monkeypatch.setattr(parallel, "_pool", lambda workers: cf.ThreadPoolExecutor(workers))
     monkeypatch.setattr(parallel, "worker_spec", lambda pipe: None)
     return log
 
