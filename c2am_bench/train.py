@@ -199,6 +199,7 @@ def train(
                 for hook in hooks:
                     runner.register_hook(hook)
                 runner.train()
+                adopt_average(runner)
                 val = _final_metrics(runner, cfg)
             finally:
                 if runner is not None:
@@ -302,6 +303,26 @@ def _mean_iter_seconds(runner) -> float | None:
         return None
     values = values[1:] if values.size > 1 else values
     return round(float(values.mean()), 4) if values.size else None
+
+
+def adopt_average(runner) -> bool:
+    """Load an ``EMAHook``'s averaged weights into the trained model and drop the hook.
+
+    mmengine's hook swaps the average in only for the validation *inside* training and into the
+    checkpoints it saves; a later ``runner.val()`` or ``runner.test()`` calls ``before_run``
+    again, which rebuilds the average from the current (last) weights. So after training the
+    average becomes the model itself: the final metrics, the weights file and every later use
+    then see the same weights. Buffers (BN statistics) are the trained model's, as the hook keeps
+    them without ``update_buffers``. Returns whether there was an average.
+    """
+    from mmengine.hooks import EMAHook
+
+    for hook in list(runner.hooks):
+        if isinstance(hook, EMAHook) and hasattr(hook, "ema_model"):
+            hook.src_model.load_state_dict(hook.ema_model.module.state_dict())
+            runner.hooks.remove(hook)  # the Runner's own list
+            return True
+    return False
 
 
 def _final_metrics(runner, cfg) -> dict:
