@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,21 @@ def smoke_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "synthvoc-smoke"
     synthvoc.generate(synthvoc.make_config("smoke"), root, progress=False)
     return root
+
+
+@pytest.fixture
+def one_epoch_classifier(smoke_data, tmp_path):
+    """The CPU-default baseline classifier's config for one epoch (3 iterations) on the smoke
+    SynthVOC, loaders without workers, work dir ``tmp_path / "run"``."""
+    from c2am_bench.train import load_config
+
+    repo = Path(__file__).resolve().parent.parent
+    options = {
+        "train_dataloader.dataset.data_root": str(smoke_data),
+        "val_dataloader.dataset.data_root": str(smoke_data), "model.head.num_classes": 4,
+        "train_dataloader.num_workers": 0, "train_dataloader.persistent_workers": False,
+        "val_dataloader.num_workers": 0, "val_dataloader.persistent_workers": False,
+        "train_cfg.max_epochs": 1, "visualizer.name": f"vis_{tmp_path.name}",
+    }  # fmt: skip
+    return load_config(repo / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py", options,
+                       tmp_path / "run")  # fmt: skip

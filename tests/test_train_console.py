@@ -6,31 +6,21 @@ left ``mmseg`` as the default scope, which warned)."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from mmengine.logging import MMLogger, print_log
 
 from c2am_bench.stages import PseudoMaskMethod, build_stage
 from c2am_bench.stages.pseudo_masks import build_pseudo_mask_method
-from c2am_bench.train import load_config, train
-
-REPO = Path(__file__).resolve().parent.parent
-CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
+from c2am_bench.train import train
 
 # mmengine's two scope warnings: a default scope not in the registry's tree, a scope whose
 # ``<scope>.registry`` module does not exist
 SCOPE_WARNINGS = ("Failed to search registry", "make sure the registry.py exists")
 
 
-def test_messages_after_a_quiet_training_reach_a_live_handler(smoke_data, tmp_path, capsys):
-    options = {
-        "train_dataloader.dataset.data_root": str(smoke_data),
-        "val_dataloader.dataset.data_root": str(smoke_data), "model.head.num_classes": 4,
-        "train_dataloader.num_workers": 0, "train_dataloader.persistent_workers": False,
-        "val_dataloader.num_workers": 0, "val_dataloader.persistent_workers": False,
-        "train_cfg.max_epochs": 1, "visualizer.name": "test_train_console",
-    }  # fmt: skip
-    cfg = load_config(CAM_CFG, options, tmp_path / "run")
+def test_messages_after_a_quiet_training_reach_a_live_handler(one_epoch_classifier, tmp_path,
+                                                              capsys):  # fmt: skip
+    cfg = one_epoch_classifier
     train(cfg, resume=False, stage="classifier", quiet_console=True)
     capsys.readouterr()
     logger = MMLogger.get_current_instance()

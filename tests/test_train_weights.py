@@ -5,15 +5,10 @@ weights)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from mmengine.hooks import Hook
 
-from c2am_bench.train import WEIGHTS_FILE, load_config, train
-
-REPO = Path(__file__).resolve().parent.parent
-CAM_CFG = REPO / "mm_configs/cam/cam_r18lite_15e_synthvoc-128.py"
+from c2am_bench.train import WEIGHTS_FILE, train
 
 
 class _Scores(Hook):
@@ -24,15 +19,8 @@ class _Scores(Hook):
         self.scores.append(dict(metrics))
 
 
-def test_an_ema_run_ends_as_its_averaged_model(smoke_data, tmp_path):
-    options = {
-        "train_dataloader.dataset.data_root": str(smoke_data),
-        "val_dataloader.dataset.data_root": str(smoke_data), "model.head.num_classes": 4,
-        "train_dataloader.num_workers": 0, "train_dataloader.persistent_workers": False,
-        "val_dataloader.num_workers": 0, "val_dataloader.persistent_workers": False,
-        "train_cfg.max_epochs": 1, "visualizer.name": "test_train_weights",
-    }  # fmt: skip
-    cfg = load_config(CAM_CFG, options, tmp_path / "run")
+def test_an_ema_run_ends_as_its_averaged_model(one_epoch_classifier, tmp_path):
+    cfg = one_epoch_classifier
     # a large momentum: the average moves, but stays clearly apart from the last weights
     cfg.custom_hooks = [*cfg.custom_hooks, dict(type="EMAHook", momentum=0.5)]
     scores = _Scores()
