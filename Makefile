@@ -1,5 +1,5 @@
 # The two commands a user types: `make compare` and `make test`.
-# Both set up .venv/ on first use (scripts/setup_venv.sh; ~12 min the first time on 2 cores,
+# Both set up .venv/ on first use (scripts/setup_venv.sh; 8-18 min the first time on 2 cores,
 # ~2 min when the built mmcv wheel is cached, seconds when nothing changed).
 PY := .venv/bin/python
 ARGS ?=

@@ -37,7 +37,7 @@ start=$(date +%s)
 if ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*/mmcv-*.whl >/dev/null 2>&1; then
   log "setting up $VENV: about 1-2 minutes (torch and the stack from pip, mmcv from the wheel cached in $CACHE)"
 else
-  log "setting up $VENV: about 8-12 minutes on 2 cores (measured: 486 s on a 2-core AMD EPYC, 724 s on a 2-core Intel Xeon, 665 s of it the mmcv build)."
+  log "setting up $VENV: about 8-18 minutes on 2 cores (measured: 486 s on a 2-core AMD EPYC, 724 s on a 2-core Intel Xeon, 1,100 s on a 2-core Zen 3 EPYC; most of it the mmcv build)."
   log "  why: PyPI has no mmcv $MMCV_VERSION wheel for this torch/Python, so its C++ ops are compiled here once; the wheel is then cached in $CACHE and later set-ups take about 70 s"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
