@@ -3,7 +3,8 @@
 Configs are loaded with :func:`~c2am_bench.config_loading.load_config` (re-exported here). A
 training run writes, in its work dir: mmengine's checkpoints and logs, ``config.py`` (the merged
 config), ``classifier.pth`` (a plain ``state_dict``, loadable with ``weights_only=True``, used to
-start fine-tunes and to make CAMs) and ``metrics.json`` (final validation metrics + timings).
+start fine-tunes and to make CAMs; with an ``EMAHook`` in the config, its average:
+:func:`adopt_average`) and ``metrics.json`` (final validation metrics + timings).
 
 Every training runs :class:`~c2am_bench.hooks.FiniteLossHook`: a loss that becomes NaN or infinite
 stops it at once with :class:`~c2am_bench.errors.TrainingDiverged`; its work dir keeps the log but
@@ -312,8 +313,8 @@ def adopt_average(runner) -> bool:
     checkpoints it saves; a later ``runner.val()`` or ``runner.test()`` calls ``before_run``
     again, which rebuilds the average from the current (last) weights. So after training the
     average becomes the model itself: the final metrics, the weights file and every later use
-    then see the same weights. Buffers (BN statistics) are the trained model's, as the hook keeps
-    them without ``update_buffers``. Returns whether there was an average.
+    then see the same weights. Buffers (BN statistics) are the trained model's (the hook copies
+    them), or their average with ``update_buffers=True``. Returns whether there was an average.
     """
     from mmengine.hooks import EMAHook
 
